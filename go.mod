@@ -1,3 +1,21 @@
 module github.com/s2s-authorizer/s2s-authorizer
 
 go 1.26.0
+
+require (
+	github.com/IBM/go-sdk-core/v5 v5.23.2 // indirect
+	github.com/IBM/keyprotect-go-client v0.16.0 // indirect
+	github.com/IBM/platform-services-go-sdk v0.96.0 // indirect
+	github.com/IBM/vpc-go-sdk v0.90.0 // indirect
+	github.com/cloudevents/sdk-go/v2 v2.16.2 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
+	github.com/hashicorp/go-retryablehttp v0.7.8 // indirect
+	github.com/json-iterator/go v1.1.12 // indirect
+	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
+	github.com/modern-go/reflect2 v1.0.2 // indirect
+	go.uber.org/multierr v1.11.0 // indirect
+	go.uber.org/zap v1.28.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
