@@ -1,0 +1,134 @@
+package authz
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Scope says what one encryption authorization covers.
+type Scope string
+
+const (
+	ScopeInstance Scope = "instance" // one policy per KMS instance
+	ScopeKey      Scope = "key"      // one policy per root key
+)
+
+// Rules is the part of the configuration that decides which authorizations should exist.
+type Rules struct {
+	AccountID              string // the account that owns the keys and snapshots
+	RestoreTagPrefix       string
+	RestoreAllowedAccounts []string
+	KMSConsumerAccounts    []string
+	KMSScope               Scope
+}
+
+// Snapshot is what the model needs to know of a VPC snapshot.
+type Snapshot struct {
+	ID       string
+	CRN      string
+	UserTags []string
+}
+
+// KMSInstance is a Key Protect or Hyper Protect Crypto Services instance.
+type KMSInstance struct {
+	CRN     string
+	Service string // kms or hs-crypto
+	GUID    string
+}
+
+// RootKey is a root key of a KMS instance; standard keys never need an authorization.
+type RootKey struct {
+	Instance KMSInstance
+	ID       string
+	CRN      string
+}
+
+// Refusal is a restore tag that asks for a grant the rules do not allow; the caller logs it.
+type Refusal struct {
+	Object string `json:"object"`
+	Tag    string `json:"tag"`
+	Reason string `json:"reason"`
+}
+
+func (r Refusal) String() string { return fmt.Sprintf("tag %q on %s: %s", r.Tag, r.Object, r.Reason) }
+
+// ForSnapshot gives the restore authorizations a snapshot's current tags ask for. A snapshot
+// that no longer exists (nil) keeps none.
+func (r Rules) ForSnapshot(s *Snapshot) ([]Authorization, []Refusal) {
+	if s == nil {
+		return nil, nil
+	}
+	var refusals []Refusal
+	accounts := map[string]bool{}
+	for _, tag := range s.UserTags {
+		account, matched, err := ParseRestoreTag(r.RestoreTagPrefix, tag)
+		if !matched {
+			continue
+		}
+		reason := ""
+		switch {
+		case err != nil:
+			reason = err.Error()
+		case account == r.AccountID:
+			reason = "names the snapshot's own account, which needs no authorization to restore"
+		case !slices.Contains(r.RestoreAllowedAccounts, account):
+			reason = fmt.Sprintf("account %s is not in RESTORE_ALLOWED_ACCOUNTS", account)
+		}
+		if reason != "" {
+			refusals = append(refusals, Refusal{Object: s.CRN, Tag: tag, Reason: reason})
+			continue
+		}
+		accounts[account] = true
+	}
+	var out []Authorization
+	for _, account := range sortedKeys(accounts) {
+		out = append(out, Authorization{Kind: KindRestore, Object: s.CRN, Grant: restoreGrant(r.AccountID, account, s.ID)})
+	}
+	return out, refusals
+}
+
+// ForInstance gives the encryption authorizations of a KMS instance. In instance scope they exist
+// as long as the instance does, whatever happens to its keys; in key scope the instance itself
+// wants none (its root keys do).
+func (r Rules) ForInstance(i *KMSInstance) []Authorization {
+	if i == nil || r.KMSScope != ScopeInstance {
+		return nil
+	}
+	return r.encryption(i.CRN, i.Service, i.GUID, "")
+}
+
+// ForKey gives the encryption authorizations of one root key in key scope; nil when the key is
+// gone or the scope is instance.
+func (r Rules) ForKey(k *RootKey) []Authorization {
+	if k == nil || r.KMSScope != ScopeKey {
+		return nil
+	}
+	return r.encryption(k.CRN, k.Instance.Service, k.Instance.GUID, k.ID)
+}
+
+// encryption gives the own account's Block Storage Reader, and each consumer account
+// Reader + AuthorizationDelegator.
+func (r Rules) encryption(object, service, guid, keyID string) []Authorization {
+	consumers := []string{r.AccountID}
+	for _, c := range r.KMSConsumerAccounts {
+		if c != r.AccountID && !slices.Contains(consumers, c) {
+			consumers = append(consumers, c)
+		}
+	}
+	out := make([]Authorization, 0, len(consumers))
+	for _, consumer := range consumers {
+		kind, grant := encryptionGrant(r.AccountID, consumer, service, guid, keyID)
+		out = append(out, Authorization{Kind: kind, Object: object, Grant: grant})
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

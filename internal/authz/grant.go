@@ -1,0 +1,107 @@
+// Package authz is the pure domain model: the three kinds of Block Storage authorization, the
+// policy identity IAM compares, the ownership marker, and the desired authorizations of a
+// snapshot, a KMS instance or a root key. Nothing here does I/O.
+package authz
+
+import (
+	"slices"
+	"strings"
+)
+
+// Kind names one of the templates in templates.go.
+type Kind string
+
+const (
+	KindEncryption             Kind = "encryption"
+	KindEncryptionCrossAccount Kind = "encryption-cross-account"
+	KindRestore                Kind = "restore"
+)
+
+// Attribute is one subject or resource attribute of an IAM v1 policy. Subject attributes carry
+// no operator in v1.
+type Attribute struct {
+	Name     string `json:"name"`
+	Value    string `json:"value"`
+	Operator string `json:"operator,omitempty"`
+}
+
+// Grant is what IAM compares to decide that two policies are the same: type, subjects,
+// resources and roles. The description is deliberately not part of it.
+type Grant struct {
+	Type      string      `json:"type"`
+	Subjects  []Attribute `json:"subjects"`
+	Resources []Attribute `json:"resources"`
+	Roles     []string    `json:"roles"`
+}
+
+// defaultResourceOperator is what v1 assumes when a resource attribute has no operator, so a
+// policy read back without it is still the same grant.
+const defaultResourceOperator = "stringEquals"
+
+// Key is the canonical identity of the grant, independent of attribute and role order.
+func (g Grant) Key() string {
+	var b strings.Builder
+	b.WriteString(g.Type)
+	b.WriteString("|s:")
+	writeAttrs(&b, g.Subjects, "")
+	b.WriteString("|r:")
+	writeAttrs(&b, g.Resources, defaultResourceOperator)
+	b.WriteString("|roles:")
+	roles := slices.Clone(g.Roles)
+	slices.Sort(roles)
+	b.WriteString(strings.Join(slices.Compact(roles), ","))
+	return b.String()
+}
+
+func writeAttrs(b *strings.Builder, attrs []Attribute, defaultOperator string) {
+	parts := make([]string, 0, len(attrs))
+	for _, a := range attrs {
+		op := a.Operator
+		if op == "" {
+			op = defaultOperator
+		}
+		parts = append(parts, a.Name+" "+op+" "+a.Value)
+	}
+	slices.Sort(parts)
+	b.WriteString(strings.Join(slices.Compact(parts), ";"))
+}
+
+// Subject returns the value of a subject attribute, "" when absent.
+func (g Grant) Subject(name string) string { return attrValue(g.Subjects, name) }
+
+// Resource returns the value of a resource attribute, "" when absent.
+func (g Grant) Resource(name string) string { return attrValue(g.Resources, name) }
+
+func attrValue(attrs []Attribute, name string) string {
+	for _, a := range attrs {
+		if a.Name == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// Authorization is a grant this project wants to exist, with the object it exists for.
+type Authorization struct {
+	Kind   Kind
+	Object string // CRN of the snapshot, KMS instance or key the authorization belongs to
+	Grant
+}
+
+// Description is the policy description that marks the authorization as this project's.
+func (a Authorization) Description() string { return Owner{Kind: a.Kind, Object: a.Object}.Description() }
+
+// Policy is an authorization policy as IAM holds it, managed by this project or not.
+type Policy struct {
+	ID          string
+	Description string
+	State       string
+	Grant
+}
+
+// Active reports whether IAM still enforces the policy; a deleted policy lingers with
+// state "deleted" for a while.
+func (p Policy) Active() bool { return p.State == "" || p.State == "active" }
+
+// Owner is the ownership marker when the policy is this project's.
+func (p Policy) Owner() (Owner, bool) { return ParseOwner(p.Description) }

@@ -1,0 +1,170 @@
+// Package plan compares the authorizations that should exist with the policies that do and
+// says what to change. It is pure: the caller reads the state and applies the result.
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+)
+
+// Mode is the SYNC_MODE policy, as external-dns names it.
+type Mode string
+
+const (
+	ModeSync       Mode = "sync"        // create and delete
+	ModeUpsertOnly Mode = "upsert-only" // create, never delete
+)
+
+// Action is what happens to one authorization.
+type Action string
+
+const (
+	Create  Action = "create"  // wanted, missing: create it
+	Delete  Action = "delete"  // ours, no longer wanted: delete it
+	Keep    Action = "keep"    // ours and wanted: nothing to do
+	Covered Action = "covered" // wanted, and an equal policy not ours exists: leave both alone
+	Retain  Action = "retain"  // ours, no longer wanted, but upsert-only forbids the delete
+)
+
+// Change is one line of a plan. Authorization is set for create, keep and covered; Policy for
+// delete, keep, covered and retain.
+type Change struct {
+	Action        Action
+	Authorization authz.Authorization
+	Policy        authz.Policy
+}
+
+// Plan is the list of changes for one object or for the whole account, in a stable order.
+type Plan struct {
+	Changes []Change
+}
+
+// Compute plans desired against existing. existing must hold the managed policies in scope
+// (every one of them that is not wanted is deleted) and may hold any other policy; unmanaged
+// ones are only used to notice that an equal grant already exists. Inactive policies are
+// ignored: a policy IAM already deleted covers nothing.
+func Compute(desired []authz.Authorization, existing []authz.Policy, mode Mode) Plan {
+	byKey := map[string][]authz.Policy{}
+	for _, p := range existing {
+		if p.Active() {
+			byKey[p.Key()] = append(byKey[p.Key()], p)
+		}
+	}
+	var changes []Change
+	used := map[string]bool{}
+	wanted := map[string]bool{}
+	for _, d := range desired {
+		k := d.Key()
+		if wanted[k] {
+			continue
+		}
+		wanted[k] = true
+		matches := byKey[k]
+		switch {
+		case firstManaged(matches) != nil:
+			p := firstManaged(matches)
+			used[p.ID] = true
+			changes = append(changes, Change{Action: Keep, Authorization: d, Policy: *p})
+		case len(matches) > 0:
+			changes = append(changes, Change{Action: Covered, Authorization: d, Policy: matches[0]})
+		default:
+			changes = append(changes, Change{Action: Create, Authorization: d})
+		}
+	}
+	for _, p := range existing {
+		if _, managed := p.Owner(); !managed || !p.Active() || used[p.ID] {
+			continue
+		}
+		// A second managed copy of a wanted grant is surplus too, so it goes like any other.
+		action := Delete
+		if mode == ModeUpsertOnly {
+			action = Retain
+		}
+		used[p.ID] = true
+		changes = append(changes, Change{Action: action, Policy: p})
+	}
+	sort.SliceStable(changes, func(i, j int) bool { return changes[i].sortKey() < changes[j].sortKey() })
+	return Plan{Changes: changes}
+}
+
+func firstManaged(ps []authz.Policy) *authz.Policy {
+	for i := range ps {
+		if _, ok := ps[i].Owner(); ok {
+			return &ps[i]
+		}
+	}
+	return nil
+}
+
+// Object is the CRN of the snapshot, instance or key a change concerns.
+func (c Change) Object() string {
+	if c.Action == Create || c.Action == Covered {
+		return c.Authorization.Object
+	}
+	if o, ok := c.Policy.Owner(); ok {
+		return o.Object
+	}
+	return c.Authorization.Object
+}
+
+func (c Change) sortKey() string { return c.Object() + "\x00" + c.grant().Key() + "\x00" + c.Policy.ID }
+
+func (c Change) grant() authz.Grant {
+	if c.Action == Create || c.Action == Covered || c.Action == Keep {
+		return c.Authorization.Grant
+	}
+	return c.Policy.Grant
+}
+
+// Symbol is the plan-line prefix, as terraform plan prints it.
+func (c Change) Symbol() string {
+	switch c.Action {
+	case Create:
+		return "+"
+	case Delete:
+		return "-"
+	default:
+		return "="
+	}
+}
+
+// String is one line of the plan: symbol, action, the grant, and the policy it concerns.
+func (c Change) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %-7s %s", c.Symbol(), c.Action, c.grant())
+	switch c.Action {
+	case Create:
+	case Covered:
+		fmt.Fprintf(&b, " [policy %s, not managed]", c.Policy.ID)
+	case Retain:
+		fmt.Fprintf(&b, " [policy %s, kept: upsert-only]", c.Policy.ID)
+	default:
+		fmt.Fprintf(&b, " [policy %s]", c.Policy.ID)
+	}
+	return b.String()
+}
+
+// Count returns how many changes have each action.
+func (p Plan) Count() map[Action]int {
+	n := map[Action]int{}
+	for _, c := range p.Changes {
+		n[c.Action]++
+	}
+	return n
+}
+
+// Writes is the number of changes that call IAM.
+func (p Plan) Writes() int {
+	n := p.Count()
+	return n[Create] + n[Delete]
+}
+
+// Summary is the count line, as terraform plan ends.
+func (p Plan) Summary() string {
+	n := p.Count()
+	return fmt.Sprintf("Plan: %d to create, %d to delete, %d unchanged, %d covered by policies not managed, %d retained (upsert-only).",
+		n[Create], n[Delete], n[Keep], n[Covered], n[Retain])
+}

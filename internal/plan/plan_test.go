@@ -1,0 +1,135 @@
+package plan
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+)
+
+const (
+	own      = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
+	restorer = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
+	other    = "0123456789abcdef0123456789abcdef"
+	snapID   = "r006-1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b"
+	snapCRN  = "crn:v1:bluemix:public:is:us-south:a/" + own + "::snapshot:" + snapID
+)
+
+func desired(accounts ...string) []authz.Authorization {
+	var tags []string
+	for _, a := range accounts {
+		tags = append(tags, "s2s-restore:"+a)
+	}
+	r := authz.Rules{AccountID: own, RestoreTagPrefix: "s2s-restore", RestoreAllowedAccounts: []string{restorer, other}}
+	out, _ := r.ForSnapshot(&authz.Snapshot{ID: snapID, CRN: snapCRN, UserTags: tags})
+	return out
+}
+
+func managed(id, account string) authz.Policy {
+	d := desired(account)[0]
+	return authz.Policy{ID: id, Description: d.Description(), State: "active", Grant: d.Grant}
+}
+
+func unmanaged(id, account string) authz.Policy {
+	p := managed(id, account)
+	p.Description = "made by hand"
+	return p
+}
+
+type line struct {
+	Action Action
+	Policy string
+	Object string
+}
+
+func lines(p Plan) []line {
+	var out []line
+	for _, c := range p.Changes {
+		out = append(out, line{c.Action, c.Policy.ID, c.Object()})
+	}
+	return out
+}
+
+func TestCompute(t *testing.T) {
+	deleted := managed("p-deleted", restorer)
+	deleted.State = "deleted"
+	tests := []struct {
+		name     string
+		desired  []authz.Authorization
+		existing []authz.Policy
+		mode     Mode
+		want     []line
+	}{
+		{name: "nothing", mode: ModeSync},
+		{name: "create the missing", desired: desired(restorer), mode: ModeSync, want: []line{{Create, "", snapCRN}}},
+		{name: "keep ours", desired: desired(restorer), existing: []authz.Policy{managed("p1", restorer)}, mode: ModeSync, want: []line{{Keep, "p1", snapCRN}}},
+		{
+			name: "an equal policy made by hand covers the grant", desired: desired(restorer),
+			existing: []authz.Policy{unmanaged("h1", restorer)}, mode: ModeSync, want: []line{{Covered, "h1", snapCRN}},
+		},
+		{
+			name: "ours preferred over an equal one made by hand", desired: desired(restorer),
+			existing: []authz.Policy{unmanaged("h1", restorer), managed("p1", restorer)}, mode: ModeSync, want: []line{{Keep, "p1", snapCRN}},
+		},
+		{name: "delete ours when no longer wanted", existing: []authz.Policy{managed("p1", restorer)}, mode: ModeSync, want: []line{{Delete, "p1", snapCRN}}},
+		{name: "upsert-only retains instead", existing: []authz.Policy{managed("p1", restorer)}, mode: ModeUpsertOnly, want: []line{{Retain, "p1", snapCRN}}},
+		{name: "never touch a policy made by hand", existing: []authz.Policy{unmanaged("h1", restorer)}, mode: ModeSync},
+		{
+			name: "a second managed copy goes", desired: desired(restorer),
+			existing: []authz.Policy{managed("p1", restorer), managed("p2", restorer)}, mode: ModeSync,
+			want: []line{{Keep, "p1", snapCRN}, {Delete, "p2", snapCRN}},
+		},
+		{
+			name: "a policy IAM already deleted counts for nothing", desired: desired(restorer),
+			existing: []authz.Policy{deleted}, mode: ModeSync, want: []line{{Create, "", snapCRN}},
+		},
+		{
+			name: "swap one account for another", desired: desired(other),
+			existing: []authz.Policy{managed("p1", restorer)}, mode: ModeSync,
+			want: []line{{Create, "", snapCRN}, {Delete, "p1", snapCRN}},
+		},
+		{
+			name: "the same desired grant twice is created once", desired: append(desired(restorer), desired(restorer)...),
+			mode: ModeSync, want: []line{{Create, "", snapCRN}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := lines(Compute(tt.desired, tt.existing, tt.mode))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestComputeIsIdempotent(t *testing.T) {
+	p := Compute(desired(restorer, other), nil, ModeSync)
+	var after []authz.Policy
+	for i, c := range p.Changes {
+		after = append(after, authz.Policy{ID: string(rune('a' + i)), Description: c.Authorization.Description(), Grant: c.Authorization.Grant})
+	}
+	again := Compute(desired(other, restorer), after, ModeSync)
+	if again.Writes() != 0 {
+		t.Errorf("planning the applied state again wants %d writes:\n%v", again.Writes(), again.Changes)
+	}
+}
+
+func TestPlanText(t *testing.T) {
+	p := Compute(desired(other), []authz.Policy{managed("p1", restorer), unmanaged("h1", restorer)}, ModeSync)
+	var got []string
+	for _, c := range p.Changes {
+		got = append(got, c.String())
+	}
+	want := []string{
+		"+ create  server-protect@" + other + " → is snapshot " + snapID + " in " + own + " (SnapshotRemoteAccountRestorer)",
+		"- delete  server-protect@" + restorer + " → is snapshot " + snapID + " in " + own + " (SnapshotRemoteAccountRestorer) [policy p1]",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got, want := p.Summary(), "Plan: 1 to create, 1 to delete, 0 unchanged, 0 covered by policies not managed, 0 retained (upsert-only)."; got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
+	}
+}
