@@ -89,7 +89,9 @@ type Authorization struct {
 }
 
 // Description is the policy description that marks the authorization as this project's.
-func (a Authorization) Description() string { return Owner{Kind: a.Kind, Object: a.Object}.Description() }
+func (a Authorization) Description() string {
+	return Owner{Kind: a.Kind, Object: a.Object}.Description()
+}
 
 // Policy is an authorization policy as IAM holds it, managed by this project or not.
 type Policy struct {
