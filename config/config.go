@@ -27,6 +27,9 @@ const (
 	DefaultResourceControllerURL = "https://resource-controller.cloud.ibm.com"
 	DefaultTaggingURL            = "https://tags.global-search-tagging.cloud.ibm.com"
 	DefaultKMSURL                = "https://" + RegionPlaceholder + ".kms.cloud.ibm.com"
+	// DefaultHPCSURL is unconfirmed: Hyper Protect Crypto Services instances may have their own
+	// key management endpoint (with a port); set IBMCLOUD_KMS_URL to it when they do.
+	DefaultHPCSURL = "https://api." + RegionPlaceholder + ".hs-crypto.cloud.ibm.com"
 )
 
 // Config is the whole configuration of the function.
@@ -146,6 +149,9 @@ func (c Config) Validate() error {
 	if c.APIKey == "" && c.TrustedProfile == "" {
 		problems = append(problems, Problem{Variable: "IBMCLOUD_API_KEY", Reason: "required unless IBMCLOUD_TRUSTED_PROFILE is set"})
 	}
+	if c.APIKey == "" && c.TrustedProfile != "" && c.AccountID == "" {
+		problems = append(problems, Problem{Variable: "IBMCLOUD_ACCOUNT_ID", Reason: "required with IBMCLOUD_TRUSTED_PROFILE (only an API key can be looked up)"})
+	}
 	if slices.Contains(c.RestoreAllowedAccounts, c.AccountID) && c.AccountID != "" {
 		problems = append(problems, Problem{Variable: "RESTORE_ALLOWED_ACCOUNTS", Value: c.AccountID,
 			Reason: "is IBMCLOUD_ACCOUNT_ID; restoring within the own account needs no authorization"})
@@ -172,9 +178,14 @@ func (c Config) VPCURLFor(region string) string {
 	return strings.ReplaceAll(c.VPCURL, RegionPlaceholder, region)
 }
 
-// KMSURLFor is the Key Protect API URL of one region.
-func (c Config) KMSURLFor(region string) string {
-	return strings.ReplaceAll(c.KMSURL, RegionPlaceholder, region)
+// KMSURLFor is the key API URL of a KMS service in one region. An IBMCLOUD_KMS_URL override
+// serves both services; without one, Hyper Protect Crypto Services has its own public endpoint.
+func (c Config) KMSURLFor(service, region string) string {
+	url := c.KMSURL
+	if service == "hs-crypto" && url == DefaultKMSURL {
+		url = DefaultHPCSURL
+	}
+	return strings.ReplaceAll(url, RegionPlaceholder, region)
 }
 
 func shown(v variable, value string) string {

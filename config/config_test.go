@@ -39,11 +39,16 @@ func TestDefaults(t *testing.T) {
 	if got := c.VPCURLFor("eu-de"); got != "https://eu-de.iaas.cloud.ibm.com/v1" {
 		t.Errorf("VPCURLFor = %q", got)
 	}
+	for service, want := range map[string]string{"kms": "https://eu-de.kms.cloud.ibm.com", "hs-crypto": "https://api.eu-de.hs-crypto.cloud.ibm.com"} {
+		if got := c.KMSURLFor(service, "eu-de"); got != want {
+			t.Errorf("KMSURLFor(%s) = %q, want %q", service, got, want)
+		}
+	}
 }
 
 func TestGoodValues(t *testing.T) {
 	c, err := FromEnv(env(map[string]string{
-		"IBMCLOUD_TRUSTED_PROFILE": "s2s-authorizer", "IBMCLOUD_ACCOUNT_ID": acct,
+		"IBMCLOUD_TRUSTED_PROFILE": "s2s-authorizer", "IBMCLOUD_ACCOUNT_ID": acct, "IBMCLOUD_KMS_URL": "http://127.0.0.1:9000",
 		"IBMCLOUD_VPC_URL": "http://127.0.0.1:9000/vpc/{region}/v1", "IBMCLOUD_REGIONS": " us-south, eu-de ,us-south",
 		"RESTORE_ALLOWED_ACCOUNTS": other + ", " + other, "KMS_CONSUMER_ACCOUNTS": other, "KMS_SCOPE": "key",
 		"SYNC_MODE": "upsert-only", "DRY_RUN": "true", "PORT": "9090", "LOG_LEVEL": "DEBUG", "POLICY_CACHE_TTL": "0s",
@@ -66,6 +71,9 @@ func TestGoodValues(t *testing.T) {
 	}
 	if got := c.VPCURLFor("eu-de"); got != "http://127.0.0.1:9000/vpc/eu-de/v1" {
 		t.Errorf("VPCURLFor = %q", got)
+	}
+	if got := c.KMSURLFor("hs-crypto", "eu-de"); got != "http://127.0.0.1:9000" {
+		t.Errorf("an IBMCLOUD_KMS_URL override serves both services; got %q", got)
 	}
 }
 
@@ -142,6 +150,7 @@ func TestValidate(t *testing.T) {
 		want string
 	}{
 		{name: "no credentials", env: map[string]string{}, want: "IBMCLOUD_API_KEY: required unless IBMCLOUD_TRUSTED_PROFILE is set"},
+		{name: "trusted profile without account", env: map[string]string{"IBMCLOUD_TRUSTED_PROFILE": "p"}, want: "IBMCLOUD_ACCOUNT_ID: required with IBMCLOUD_TRUSTED_PROFILE"},
 		{name: "own account allowed to restore", env: map[string]string{"IBMCLOUD_API_KEY": "k", "IBMCLOUD_ACCOUNT_ID": acct, "RESTORE_ALLOWED_ACCOUNTS": acct}, want: "RESTORE_ALLOWED_ACCOUNTS"},
 	}
 	for _, tt := range tests {
