@@ -201,4 +201,3 @@ func kpError(op string, err error) error {
 	}
 	return &APIError{Op: op, Err: err}
 }
-
