@@ -1,0 +1,101 @@
+package reconcile
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
+)
+
+// WritePlan prints the plan the way terraform plan does: one line per change that writes (or
+// that upsert-only holds back), then the count line. A dry run and the apply that follows print
+// the same text for the same state.
+func (r Report) WritePlan(w io.Writer) {
+	for _, c := range r.Plan.Changes {
+		if c.Action == plan.Create || c.Action == plan.Delete || c.Action == plan.Retain {
+			fmt.Fprintf(w, "%s  (%s)\n", c, c.Object())
+		}
+	}
+	fmt.Fprintln(w, r.Plan.Summary())
+}
+
+// WriteOutcome prints what the run did and what went wrong.
+func (r Report) WriteOutcome(w io.Writer) {
+	for _, ref := range r.Refusals {
+		fmt.Fprintf(w, "refused: %s\n", ref)
+	}
+	for _, err := range r.ReadErrors {
+		fmt.Fprintf(w, "failed to read: %v\n", err)
+	}
+	n := map[apply.Outcome]int{}
+	for _, res := range r.Applied.Results {
+		n[res.Outcome]++
+		if res.Err != nil {
+			fmt.Fprintf(w, "failed: %s: %v\n", res.Change, res.Err)
+		}
+	}
+	if n[apply.Planned] > 0 || (r.Plan.Writes() == 0 && len(r.Applied.Results) == 0) {
+		fmt.Fprintf(w, "Dry run: nothing written.\n")
+	} else {
+		fmt.Fprintf(w, "Apply: %d created, %d deleted, %d already gone, %d adopted, %d covered, %d failed.\n",
+			n[apply.Created], n[apply.Deleted], n[apply.Gone], n[apply.Adopted], n[apply.Covered], n[apply.Failed])
+	}
+	fmt.Fprintf(w, "Read %d snapshots, %d KMS instances, %d root keys, %d policies (%d managed policies outside this run's scope left alone) in %s.\n",
+		r.Snapshots, r.Instances, r.RootKeys, r.Policies, r.OutOfScope, r.Duration.Round(1e6))
+}
+
+// JSONReport is the --json form of a run.
+type JSONReport struct {
+	DryRun     bool           `json:"dry_run"`
+	Changes    []JSONChange   `json:"changes"`
+	Summary    map[string]int `json:"summary"`
+	Refusals   []string       `json:"refusals,omitempty"`
+	ReadErrors []string       `json:"read_errors,omitempty"`
+	Read       map[string]int `json:"read"`
+	DurationMS int64          `json:"duration_ms"`
+}
+
+// JSONChange is one change of the plan and its result.
+type JSONChange struct {
+	Action   string `json:"action"`
+	Result   string `json:"result"`
+	Kind     string `json:"kind,omitempty"`
+	Object   string `json:"object"`
+	Grant    string `json:"grant"`
+	PolicyID string `json:"policy_id,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// JSON renders the report for scripts; keep and covered changes are included so that a script
+// sees the whole desired state.
+func (r Report) JSON(dryRun bool) JSONReport {
+	out := JSONReport{DryRun: dryRun, Summary: map[string]int{}, Changes: []JSONChange{},
+		Read:       map[string]int{"snapshots": r.Snapshots, "kms_instances": r.Instances, "root_keys": r.RootKeys, "policies": r.Policies, "out_of_scope": r.OutOfScope},
+		DurationMS: r.Duration.Milliseconds()}
+	for a, n := range r.Plan.Count() {
+		out.Summary[string(a)] = n
+	}
+	for _, res := range r.Applied.Results {
+		c := res.Change
+		grant, kind := c.Authorization.Grant, string(c.Authorization.Kind)
+		if c.Action == plan.Delete || c.Action == plan.Retain {
+			grant = c.Policy.Grant
+			if o, ok := c.Policy.Owner(); ok {
+				kind = string(o.Kind)
+			}
+		}
+		jc := JSONChange{Action: string(c.Action), Result: string(res.Outcome), Kind: kind, Object: c.Object(), Grant: grant.String(), PolicyID: res.PolicyID}
+		if res.Err != nil {
+			jc.Error = res.Err.Error()
+		}
+		out.Changes = append(out.Changes, jc)
+	}
+	for _, ref := range r.Refusals {
+		out.Refusals = append(out.Refusals, ref.String())
+	}
+	for _, err := range r.ReadErrors {
+		out.ReadErrors = append(out.ReadErrors, err.Error())
+	}
+	return out
+}
