@@ -49,6 +49,9 @@ func DecodeHTTP(header http.Header, body []byte) ([]Delivery, error) {
 	switch msg.ReadEncoding() {
 	case binding.EncodingBinary, binding.EncodingStructured:
 		e, err := binding.ToEvent(context.Background(), msg)
+		if err == nil {
+			err = e.Validate()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("CloudEvent: %w", err)
 		}
