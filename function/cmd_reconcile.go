@@ -3,9 +3,66 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/s2s-authorizer/s2s-authorizer/config"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/reconcile"
 )
 
-func runReconcile(_ context.Context, a *app, _ []string) int {
-	fmt.Fprintln(a.stderr, "reconcile: not built yet")
-	return exitFailure
+func runReconcile(ctx context.Context, a *app, args []string) int {
+	fs := a.flags("reconcile", "[flags]", "Converge every authorization of the account: read all snapshots of IBMCLOUD_REGIONS,\nall KMS instances (and root keys in key scope) and all authorization policies, plan,\nand apply. Prints the plan like terraform plan. Exit 1 when anything failed.")
+	var l localFlags
+	l.register(fs)
+	var out reconcileOutput
+	dryRun := fs.Bool("dry-run", false, "print the plan, write nothing (overrides DRY_RUN)")
+	fs.BoolVar(&out.json, "json", false, "print the plan and its results as one JSON document")
+	fs.IntVar(&out.concurrency, "concurrency", 4, "writes in flight at once")
+	fs.Float64Var(&out.maxWrites, "max-writes-per-second", 5, "write rate limit, for IAM's rate limits")
+	if done, code := a.parse(fs, args, 0, 0); done {
+		return code
+	}
+	if out.concurrency < 1 || out.maxWrites <= 0 {
+		fmt.Fprintln(a.stderr, "reconcile: --concurrency and --max-writes-per-second must be positive")
+		return exitUsage
+	}
+	cfg, ok := a.loadConfig(func(c *config.Config) { c.DryRun = c.DryRun || *dryRun })
+	if !ok {
+		return exitUsage
+	}
+	s, code := a.connect(ctx, cfg, l)
+	if code != exitOK {
+		return code
+	}
+	defer s.Close()
+	return a.reconcileOnce(ctx, s, out)
+}
+
+type reconcileOutput struct {
+	json        bool
+	concurrency int
+	maxWrites   float64
+}
+
+// reconcileOnce runs one full reconcile and prints its plan and outcome.
+func (a *app) reconcileOnce(ctx context.Context, s *session, out reconcileOutput) int {
+	rep := newReconciler(s, out).Run(ctx)
+	reconcile.LogReport(s.Logger, rep)
+	if out.json {
+		a.printJSON(rep.JSON(s.Config.DryRun))
+	} else {
+		rep.WritePlan(a.stdout)
+		rep.WriteOutcome(a.stdout)
+	}
+	if rep.Failed() {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// newReconciler builds the full reconcile over a session's adapters and policy index; zero
+// output settings take the reconciler's defaults.
+func newReconciler(s *session, out reconcileOutput) *reconcile.Reconciler {
+	return reconcile.New(reconcile.Options{
+		Rules: s.Config.Rules(), Regions: s.Config.Regions, Mode: s.Config.SyncMode, DryRun: s.Config.DryRun,
+		Concurrency: out.concurrency, MaxWritesPerSecond: out.maxWrites,
+	}, s.Cloud.Snapshots, s.Cloud.Instances, s.Cloud.Keys, s.Index)
 }

@@ -2,10 +2,100 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/s2s-authorizer/s2s-authorizer/config"
+	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/reconcile"
 )
 
-func runServe(_ context.Context, a *app, _ []string) int {
-	fmt.Fprintln(a.stderr, "serve: not built yet")
-	return exitFailure
+// Server limits: a slow or hostile client cannot hold a connection or a goroutine for long.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 2 * time.Minute // an event may wait for IAM's retries
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	drainTimeout      = 25 * time.Second // Code Engine sends SIGKILL 30 s after SIGTERM
+)
+
+func runServe(ctx context.Context, a *app, args []string) int {
+	fs := a.flags("serve", "[flags]", "Serve CloudEvents over HTTP: the Code Engine app. Events are POSTed to --path;\nGET /healthz answers while the process lives, GET /readyz once an IAM token can be had.")
+	var l localFlags
+	l.register(fs)
+	port := fs.Int("port", 0, "port to listen on (default $PORT, else 8080)")
+	listen := fs.String("listen", "", "address to listen on, e.g. 127.0.0.1:8080 (overrides --port)")
+	path := fs.String("path", "/", "URL path that receives events")
+	if done, code := a.parse(fs, args, 0, 0); done {
+		return code
+	}
+	cfg, ok := a.loadConfig(func(c *config.Config) {
+		if *port != 0 {
+			c.Port = *port
+		}
+	})
+	if !ok {
+		return exitUsage
+	}
+	addr := *listen
+	if addr == "" {
+		addr = ":" + strconv.Itoa(cfg.Port)
+	}
+	s, code := a.connect(ctx, cfg, l)
+	if code != exitOK {
+		return code
+	}
+	defer s.Close()
+
+	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRuns()
+	rec := reconcile.NewBackground(runCtx, newReconciler(s, reconcileOutput{}), s.Logger)
+	service := handlers.NewService(s.Converger, handlers.Options{AccountID: s.Config.AccountID, Logger: s.Logger, Reconciler: rec})
+	handler := service.NewHTTPHandler(handlers.HTTPOptions{Path: *path, Token: s.Config.EventAuthToken, Ready: s.Cloud.Ready})
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "serve: %v\n", err)
+		return exitFailure
+	}
+	srv := &http.Server{
+		Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		BaseContext: func(net.Listener) context.Context { return runCtx },
+	}
+	fields := []zap.Field{zap.String("url", "http://"+ln.Addr().String()+*path), zap.String("account", s.Config.AccountID),
+		zap.String("version", version), zap.Bool("dry_run", s.Config.DryRun), zap.String("sync_mode", string(s.Config.SyncMode))}
+	if s.emulator != nil {
+		fields = append(fields, zap.String("emulator", s.emulator.URL()))
+	}
+	s.Logger.Info("listening", fields...)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		fmt.Fprintf(a.stderr, "serve: %v\n", err)
+		return exitFailure
+	case <-ctx.Done():
+	}
+	// SIGTERM: stop accepting, let in-flight events finish, then stop a background reconcile.
+	s.Logger.Info("draining")
+	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	err = srv.Shutdown(drainCtx)
+	cancelRuns()
+	rec.Wait()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.Logger.Error("drain", zap.Error(err))
+		return exitFailure
+	}
+	s.Logger.Info("stopped")
+	return exitOK
 }

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/s2s-authorizer/s2s-authorizer/config"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/logging"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/wiring"
+)
+
+// localFlags are the flags of every subcommand that can run against the embedded emulator.
+type localFlags struct {
+	local bool
+	world string
+}
+
+func (l *localFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&l.local, "local", false, "run against the embedded IBM Cloud emulator instead of IBM Cloud (no account needed)")
+	fs.StringVar(&l.world, "world", "", "with --local: world file to seed the emulator with (default: the sample world)")
+}
+
+// session is a configured runtime and what to close when the subcommand ends.
+type session struct {
+	*wiring.Runtime
+	emulator *emulator.Server
+}
+
+func (s *session) Close() {
+	if s.emulator != nil {
+		_ = s.emulator.Close()
+	}
+	_ = s.Logger.Sync()
+}
+
+// loadConfig reads and validates the configuration; override applies the subcommand's flags.
+// It prints every problem and returns false when the configuration is unusable (exit 2).
+func (a *app) loadConfig(override func(*config.Config)) (config.Config, bool) {
+	cfg, err := config.FromEnv(a.lookupEnv)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "s2s-authorizer: %v\n", err)
+		return cfg, false
+	}
+	if override != nil {
+		override(&cfg)
+	}
+	return cfg, true
+}
+
+// connect builds the runtime from cfg, first starting the emulator when l.local is set. It
+// returns an exit code other than exitOK when it cannot.
+func (a *app) connect(ctx context.Context, cfg config.Config, l localFlags) (*session, int) {
+	if l.world != "" && !l.local {
+		fmt.Fprintln(a.stderr, "s2s-authorizer: --world needs --local")
+		return nil, exitUsage
+	}
+	s := &session{}
+	if l.local {
+		world := emulator.SampleWorld()
+		if l.world != "" {
+			w, err := emulator.LoadWorldFile(l.world)
+			if err != nil {
+				fmt.Fprintf(a.stderr, "s2s-authorizer: %v\n", err)
+				return nil, exitUsage
+			}
+			world = w
+		}
+		srv, err := wiring.StartEmulator(world)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "s2s-authorizer: %v\n", err)
+			return nil, exitFailure
+		}
+		s.emulator = srv
+		cfg = wiring.PointAtEmulator(cfg, srv)
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(a.stderr, "s2s-authorizer: %v\n", err)
+		s.closeEmulator()
+		return nil, exitUsage
+	}
+	logger := logging.New(cfg.LogLevel, a.stderr)
+	rt, err := wiring.Build(ctx, cfg, logger, ibm.DefaultOptions())
+	if err != nil {
+		fmt.Fprintf(a.stderr, "s2s-authorizer: %v\n", err)
+		s.closeEmulator()
+		return nil, exitFailure
+	}
+	s.Runtime = rt
+	return s, exitOK
+}
+
+func (s *session) closeEmulator() {
+	if s.emulator != nil {
+		_ = s.emulator.Close()
+	}
+}

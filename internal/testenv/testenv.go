@@ -1,0 +1,224 @@
+// Package testenv starts the function's whole event path against the embedded emulator for
+// tests: real SDK clients over loopback HTTP, a fresh emulated account per test, fast retries,
+// and the log lines captured. It is test support only; nothing on the event path imports it.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/s2s-authorizer/s2s-authorizer/config"
+	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/logging"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/wiring"
+)
+
+// The accounts and objects of World.
+const (
+	Account  = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e" // owns keys and snapshots
+	Restorer = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d" // allowed to restore and to use keys
+	Consumer = "0123456789abcdef0123456789abcdef" // a KMS consumer account
+	Stranger = "ffffffffffffffffffffffffffffffff" // allowed nothing
+
+	KPGUID    = "3b05b403-8f51-4dac-9114-c777d0a760d4"
+	RootKey   = "7a8a2761-08e3-455f-a348-144ed604bba9"
+	StdKey    = "c41e5b0d-2f8a-4c1e-9d3b-6a7f8e9d0c1b"
+	HPCSGUID  = "5d2a9e71-6c4b-4f0a-b8e3-1f9c7d6a2b40"
+	HPCSKey   = "e8b3f1a2-4d6c-4b9e-8a1f-3c5d7e9f0a2b"
+	Snap      = "r006-1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b" // us-south, tagged for Restorer
+	SnapPlain = "r006-6e7f8091-a2b3-44c5-96d7-e8f90a1b2c3d" // us-south, untagged
+	SnapEU    = "r010-0f1e2d3c-4b5a-4697-8877-665544332211" // eu-de, untagged
+)
+
+// CRNs of World's objects.
+var (
+	KPCRN        = emulator.InstanceCRN("kms", Account, "us-south", KPGUID)
+	RootKeyCRN   = emulator.KeyCRN("kms", Account, "us-south", KPGUID, RootKey)
+	StdKeyCRN    = emulator.KeyCRN("kms", Account, "us-south", KPGUID, StdKey)
+	HPCSCRN      = emulator.InstanceCRN("hs-crypto", Account, "us-south", HPCSGUID)
+	HPCSKeyCRN   = emulator.KeyCRN("hs-crypto", Account, "us-south", HPCSGUID, HPCSKey)
+	SnapCRN      = emulator.SnapshotCRN(Account, "us-south", Snap)
+	SnapPlainCRN = emulator.SnapshotCRN(Account, "us-south", SnapPlain)
+	SnapEUCRN    = emulator.SnapshotCRN(Account, "eu-de", SnapEU)
+)
+
+// World is the project's sample world: two KMS instances, three snapshots, one unmanaged policy.
+func World() *emulator.World { return emulator.SampleWorld() }
+
+// FastOptions retry like production but wait milliseconds, so fault tests stay fast.
+func FastOptions() ibm.Options {
+	o := ibm.DefaultOptions()
+	o.Timeout = 5 * time.Second
+	o.MinRetryWait, o.MaxRetryWait = time.Millisecond, 5*time.Millisecond
+	return o
+}
+
+// Env is one emulated account and the function's event path against it.
+type Env struct {
+	T        testing.TB
+	Emulator *emulator.Server
+	Runtime  *wiring.Runtime
+	Logs     *Buffer
+}
+
+// Start starts the emulator seeded with world and builds the path with the default
+// configuration, Restorer allowed to restore, and whatever mutate changes.
+func Start(t testing.TB, world *emulator.World, mutate func(*config.Config)) *Env {
+	t.Helper()
+	srv, err := emulator.Start(world, "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("start emulator: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	cfg, err := config.FromEnv(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	cfg = wiring.PointAtEmulator(cfg, srv)
+	cfg.RestoreAllowedAccounts = []string{Restorer}
+	cfg.Regions = []string{"us-south", "eu-de"}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logs := &Buffer{}
+	rt, err := wiring.Build(context.Background(), cfg, logging.New("debug", logs), FastOptions())
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	srv.ResetStats()
+	return &Env{T: t, Emulator: srv, Runtime: rt, Logs: logs}
+}
+
+// Service is the event handling service over the path.
+func (e *Env) Service() *handlers.Service {
+	return handlers.NewService(e.Runtime.Converger, handlers.Options{AccountID: e.Runtime.Config.AccountID, Logger: e.Runtime.Logger})
+}
+
+// HTTP serves the service on loopback, as serve does.
+func (e *Env) HTTP(o handlers.HTTPOptions) *httptest.Server {
+	if o.Ready == nil {
+		o.Ready = e.Runtime.Cloud.Ready
+	}
+	srv := httptest.NewServer(e.Service().NewHTTPHandler(o))
+	e.T.Cleanup(srv.Close)
+	return srv
+}
+
+// Policies are the active policies of the emulated account, read without an API call.
+func (e *Env) Policies() []authz.Policy {
+	e.T.Helper()
+	var out []authz.Policy
+	for _, raw := range e.Emulator.World().Policies {
+		p, err := ParsePolicy(raw)
+		if err != nil {
+			e.T.Fatalf("policy in the emulator's world: %v", err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Grants summarises the policies whose subject is Block Storage, one line each, sorted:
+// "<kind or unmanaged> <grant>". Tests compare these with what a user would expect to see.
+func (e *Env) Grants() []string {
+	var out []string
+	for _, p := range e.Policies() {
+		if p.Subject("serviceName") != authz.SourceService {
+			continue
+		}
+		label := "unmanaged"
+		if o, ok := p.Owner(); ok {
+			label = string(o.Kind)
+		}
+		out = append(out, label+" "+p.Grant.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ParsePolicy reads an IAM v1 policy as the API returns it.
+func ParsePolicy(raw []byte) (authz.Policy, error) {
+	var p struct {
+		ID, Type, Description, State string
+		Subjects                     []struct{ Attributes []authz.Attribute }
+		Resources                    []struct{ Attributes []authz.Attribute }
+		Roles                        []struct {
+			RoleID string `json:"role_id"`
+		}
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return authz.Policy{}, err
+	}
+	out := authz.Policy{ID: p.ID, Description: p.Description, State: p.State, Grant: authz.Grant{Type: p.Type}}
+	for _, s := range p.Subjects {
+		out.Subjects = append(out.Subjects, s.Attributes...)
+	}
+	for _, r := range p.Resources {
+		out.Resources = append(out.Resources, r.Attributes...)
+	}
+	for _, r := range p.Roles {
+		out.Roles = append(out.Roles, r.RoleID)
+	}
+	return out, nil
+}
+
+// Buffer is a concurrency-safe log sink.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Lines decodes the JSON log lines written so far.
+func (b *Buffer) Lines() []map[string]any {
+	var out []map[string]any
+	for _, line := range bytes.Split([]byte(b.String()), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Post sends body to url with the given headers and returns the status and decoded answer.
+func Post(t testing.TB, url string, header http.Header, body []byte) (int, handlers.Response) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var out handlers.Response
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
