@@ -284,12 +284,9 @@ func TestRefusals(t *testing.T) {
 // deleted when the tag goes.
 func TestUnmanagedEqualPolicy(t *testing.T) {
 	w := te.World()
-	hand := map[string]any{"type": "authorization", "description": "made by hand",
-		"subjects":  []any{map[string]any{"attributes": []any{map[string]string{"name": "serviceName", "value": "server-protect"}, map[string]string{"name": "accountId", "value": te.Restorer}}}},
-		"roles":     []any{map[string]string{"role_id": authz.RoleSnapshotRestorer}},
-		"resources": []any{map[string]any{"attributes": []any{attr("serviceName", "is"), attr("accountId", te.Account), attr("resourceType", "snapshot"), attr("snapshotId", te.Snap)}}}}
-	raw, _ := json.Marshal(hand)
-	w.Policies = append(w.Policies, raw)
+	rules := authz.Rules{AccountID: te.Account, RestoreTagPrefix: "s2s-restore", RestoreAllowedAccounts: []string{te.Restorer}}
+	wanted, _ := rules.ForSnapshot(&authz.Snapshot{ID: te.Snap, CRN: te.SnapCRN, UserTags: []string{"s2s-restore:" + te.Restorer}})
+	w.Policies = append(w.Policies, te.HandMade(wanted[0].Grant))
 	e := te.Start(t, w, nil)
 	srv := e.HTTP(handlers.HTTPOptions{})
 	h, body := envelopes[0].wrap(activity("is.tag.attach", te.SnapCRN, nil))
@@ -309,10 +306,6 @@ func TestUnmanagedEqualPolicy(t *testing.T) {
 	if w := e.Emulator.Stats().PolicyWrites; w != 0 {
 		t.Errorf("%d policy writes around a hand-made policy, want 0", w)
 	}
-}
-
-func attr(name, value string) map[string]string {
-	return map[string]string{"name": name, "value": value, "operator": "stringEquals"}
 }
 
 // TestIgnored: events that must change nothing, and answer 200.

@@ -34,7 +34,6 @@ func instance(service, guid string) string {
 	return fmt.Sprintf("encryption server-protect@%s → %s instance %s in %s (Reader)", te.Account, service, guid, te.Account)
 }
 
-
 // TestConvergesAWorldChangedWithoutEvents changes the world behind the function's back and
 // checks that one run repairs all of it, and that a second run writes nothing.
 func TestConvergesAWorldChangedWithoutEvents(t *testing.T) {
@@ -95,11 +94,9 @@ func TestUnmanagedPoliciesAreNeverTouched(t *testing.T) {
 	for i := range w.Snapshots {
 		w.Snapshots[i].UserTags = nil
 	}
-	w.Policies = append(w.Policies, json.RawMessage(`{"type":"authorization","description":"by hand",
-		"subjects":[{"attributes":[{"name":"serviceName","value":"server-protect"},{"name":"accountId","value":"`+te.Restorer+`"}]}],
-		"roles":[{"role_id":"`+authz.RoleSnapshotRestorer+`"}],
-		"resources":[{"attributes":[{"name":"serviceName","value":"is","operator":"stringEquals"},{"name":"accountId","value":"`+te.Account+`","operator":"stringEquals"},
-		{"name":"resourceType","value":"snapshot","operator":"stringEquals"},{"name":"snapshotId","value":"`+te.Snap+`","operator":"stringEquals"}]}]}`))
+	rules := authz.Rules{AccountID: te.Account, RestoreTagPrefix: "s2s-restore", RestoreAllowedAccounts: []string{te.Restorer}}
+	wanted, _ := rules.ForSnapshot(&authz.Snapshot{ID: te.Snap, CRN: te.SnapCRN, UserTags: []string{"s2s-restore:" + te.Restorer}})
+	w.Policies = append(w.Policies, te.HandMade(wanted[0].Grant))
 	e := te.Start(t, w, nil)
 	run(e, false)
 	for _, g := range e.Grants() {

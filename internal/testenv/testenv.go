@@ -222,3 +222,35 @@ func Post(t testing.TB, url string, header http.Header, body []byte) (int, handl
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
 }
+
+// HandMade is g as an IAM v1 policy that someone created by hand, for a world's policies.
+func HandMade(g authz.Grant) json.RawMessage {
+	type attrs struct {
+		Attributes []authz.Attribute `json:"attributes"`
+	}
+	type role struct {
+		RoleID string `json:"role_id"`
+	}
+	p := struct {
+		Type        string  `json:"type"`
+		Description string  `json:"description"`
+		Subjects    []attrs `json:"subjects"`
+		Resources   []attrs `json:"resources"`
+		Roles       []role  `json:"roles"`
+	}{Type: g.Type, Description: "made by hand", Subjects: []attrs{{g.Subjects}}, Resources: []attrs{{g.Resources}}}
+	for _, r := range g.Roles {
+		p.Roles = append(p.Roles, role{r})
+	}
+	raw, _ := json.Marshal(p)
+	return raw
+}
+
+// AddPolicy puts a policy into the emulated account behind the function's back.
+func (e *Env) AddPolicy(raw json.RawMessage) {
+	e.T.Helper()
+	w := e.Emulator.World()
+	w.Policies = append(w.Policies, raw)
+	if err := e.Emulator.Reset(w); err != nil {
+		e.T.Fatal(err)
+	}
+}
