@@ -271,7 +271,6 @@ type deployCase struct {
 	name  string
 	args  []string
 	env   map[string]string
-	setup func(f *fake)
 	// Prefixes of the changing calls of the first and of the second run, in order.
 	first, second []string
 	// Argument sequences that the call starting with the key must hold (first run).

@@ -87,12 +87,6 @@ func (a *app) usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 's2s-authorizer COMMAND --help' for a command's flags.")
 }
 
-// getenv reads one variable of the process environment as the subcommand sees it.
-func (a *app) getenv(name string) string {
-	v, _ := a.lookupEnv(name)
-	return v
-}
-
 // flags builds a subcommand's flag set; synopsis is what follows the command name in the usage
 // line, e.g. "[flags] PATH...".
 func (a *app) flags(name, synopsis, summary string) *flag.FlagSet {

@@ -118,7 +118,6 @@ func keyScope(c *config.Config) { c.KMSScope = authz.ScopeKey }
 func TestEveryRowInEveryEnvelope(t *testing.T) {
 	type row struct {
 		name   string
-		world  func() *emulator.World
 		mutate func(*config.Config)
 		// before runs an event first, so that a later removal has something to remove.
 		before []byte

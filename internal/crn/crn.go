@@ -43,7 +43,7 @@ func Parse(s string) (CRN, error) {
 		return CRN{}, fmt.Errorf("CRN %q has %d segments, want 10", abbreviate(s), len(parts))
 	}
 	if parts[0] != "crn" || parts[1] != "v1" {
-		return CRN{}, fmt.Errorf("CRN %q does not start with crn:v1:", abbreviate(s))
+		return CRN{}, fmt.Errorf("CRN %q does not start with \"crn:v1\"", abbreviate(s))
 	}
 	c := CRN{
 		CName: parts[2], CType: parts[3], Service: parts[4], Location: parts[5],
