@@ -3,6 +3,7 @@ package ibm
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/IBM/go-sdk-core/v5/core"
@@ -34,7 +35,7 @@ func NewAuthenticator(c Credentials, o Options) (Authenticator, error) {
 		if err := a.Validate(); err != nil {
 			return nil, fmt.Errorf("API key authenticator: %w", err)
 		}
-		return a, nil
+		return opaque{a}, nil
 	case c.TrustedProfile != "":
 		a := &core.ContainerAuthenticator{URL: c.IAMURL, Client: client}
 		// Profile IDs look like Profile-<uuid>; anything else is a profile name.
@@ -46,10 +47,20 @@ func NewAuthenticator(c Credentials, o Options) (Authenticator, error) {
 		if err := a.Validate(); err != nil {
 			return nil, fmt.Errorf("trusted profile authenticator: %w", err)
 		}
-		return a, nil
+		return opaque{a}, nil
 	}
 	return nil, fmt.Errorf("no credentials: set IBMCLOUD_API_KEY or IBMCLOUD_TRUSTED_PROFILE")
 }
+
+// opaque hides the authenticator's fields from the SDK constructors' struct validation, which
+// otherwise walks by reflection into its HTTP client and transport and reads them while the
+// transport's connections write them (a data race in the SDKs' option validation).
+type opaque struct{ inner Authenticator }
+
+func (o opaque) AuthenticationType() string         { return o.inner.AuthenticationType() }
+func (o opaque) Authenticate(r *http.Request) error { return o.inner.Authenticate(r) }
+func (o opaque) Validate() error                    { return o.inner.Validate() }
+func (o opaque) GetToken() (string, error)          { return o.inner.GetToken() }
 
 // bearer is the Authorization header value for clients that want it whole.
 func bearer(a Authenticator) (string, error) {

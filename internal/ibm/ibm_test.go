@@ -191,8 +191,12 @@ func TestNoCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ca, ok := a.(*core.ContainerAuthenticator); !ok || ca.IAMProfileID != "Profile-1234" {
-		t.Errorf("trusted profile ID not used as an ID: %+v", a)
+	if ca, ok := ibm.Unwrap(a).(*core.ContainerAuthenticator); !ok || ca.IAMProfileID != "Profile-1234" || ca.IAMProfileName != "" {
+		t.Errorf("trusted profile ID not used as an ID: %+v", ibm.Unwrap(a))
+	}
+	a, _ = ibm.NewAuthenticator(ibm.Credentials{TrustedProfile: "s2s-authorizer", IAMURL: "https://iam.cloud.ibm.com"}, ibm.DefaultOptions())
+	if ca, ok := ibm.Unwrap(a).(*core.ContainerAuthenticator); !ok || ca.IAMProfileName != "s2s-authorizer" {
+		t.Errorf("trusted profile name not used as a name: %+v", ibm.Unwrap(a))
 	}
 }
 
