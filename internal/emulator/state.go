@@ -1,0 +1,253 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// state is the account as the emulator holds it between requests; Server.mu guards it.
+type state struct {
+	account   string
+	instances []*instanceState
+	snapshots []*snapshotState
+	policies  map[string]*policy
+	// order is every policy id, sorted: the order of GET /v1/policies pages.
+	order []string
+	// identities maps the identity of each active policy to its id, for the 409 check.
+	identities map[string]string
+	// seq numbers the ids the emulator makes, so that they are reproducible from run to run.
+	seq int
+}
+
+type instanceState struct {
+	KMSInstance // Keys unused: see keys
+	keys        []*keyState
+	removedAt   time.Time // zero while the instance is active
+	removedBy   string
+}
+
+type keyState struct {
+	Key
+	createdAt time.Time
+	createdBy string
+	deletedAt time.Time
+	deletedBy string
+}
+
+type snapshotState struct {
+	Snapshot
+	createdAt time.Time
+	// rev counts changes; it feeds the ETag that If-Match is checked against.
+	rev int
+}
+
+// worldEpoch is the creation time of everything a world file holds: worlds carry no dates, and
+// a fixed one keeps answers identical from run to run.
+func worldEpoch() time.Time { return time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC) }
+
+// worldCreator is the created_by of things that come from the world file.
+const worldCreator = "IBMid-emulator-world"
+
+func newState(w *World, policies []*policy) *state {
+	st := &state{account: w.AccountID, policies: map[string]*policy{}, identities: map[string]string{}}
+	for _, in := range w.KMSInstances {
+		is := &instanceState{KMSInstance: in}
+		is.Keys = nil
+		for _, k := range in.Keys {
+			ks := &keyState{Key: k, createdAt: worldEpoch(), createdBy: worldCreator}
+			if k.Deleted {
+				ks.deletedAt, ks.deletedBy = worldEpoch(), worldCreator
+			}
+			is.keys = append(is.keys, ks)
+		}
+		st.instances = append(st.instances, is)
+	}
+	for _, s := range w.Snapshots {
+		s.UserTags = append([]string(nil), s.UserTags...)
+		st.snapshots = append(st.snapshots, &snapshotState{Snapshot: s, createdAt: worldEpoch(), rev: 1})
+	}
+	given := map[string]bool{}
+	for _, p := range policies {
+		given[p.ID] = true
+	}
+	for _, p := range policies {
+		p = p.clone()
+		if p.ID == "" {
+			p.ID = st.newID("policy", func(id string) bool { return st.policies[id] != nil || given[id] })
+		}
+		if p.CreatedAt.IsZero() {
+			p.CreatedAt = worldEpoch()
+		}
+		if p.LastModifiedAt.IsZero() {
+			p.LastModifiedAt = p.CreatedAt
+		}
+		if p.CreatedByID == "" {
+			p.CreatedByID = worldCreator
+		}
+		if p.LastModifiedByID == "" {
+			p.LastModifiedByID = p.CreatedByID
+		}
+		p.rev = 1
+		st.addPolicy(p)
+	}
+	return st
+}
+
+// addPolicy stores a new policy and indexes it.
+func (st *state) addPolicy(p *policy) {
+	st.policies[p.ID] = p
+	i := sort.SearchStrings(st.order, p.ID)
+	st.order = slices.Insert(st.order, i, p.ID)
+	if p.State == policyStateActive {
+		st.identities[p.identity()] = p.ID
+	}
+}
+
+// deletePolicy moves a policy to state deleted; IAM keeps it readable.
+func (st *state) deletePolicy(p *policy) {
+	p.State = policyStateDeleted
+	if st.identities[p.identity()] == p.ID {
+		delete(st.identities, p.identity())
+	}
+}
+
+// newID makes the next reproducible UUID of a kind, skipping ids that taken reports as in use.
+func (st *state) newID(kind string, taken func(string) bool) string {
+	for {
+		st.seq++
+		id := derivedUUID(kind, st.account, itoa(st.seq))
+		if !taken(id) {
+			return id
+		}
+	}
+}
+
+// world renders the state as a World; base is used for policy hrefs. Deleted policies, removed
+// instances and deleted snapshots are gone from the account and so from the world.
+func (st *state) world(base string) (*World, error) {
+	w := &World{AccountID: st.account}
+	for _, in := range st.instances {
+		if !in.removedAt.IsZero() {
+			continue
+		}
+		out := in.KMSInstance
+		out.Keys = nil
+		for _, k := range in.keys {
+			out.Keys = append(out.Keys, k.Key)
+		}
+		w.KMSInstances = append(w.KMSInstances, out)
+	}
+	for _, s := range st.snapshots {
+		out := s.Snapshot
+		out.UserTags = append([]string(nil), s.UserTags...)
+		if len(out.UserTags) == 0 {
+			out.UserTags = nil
+		}
+		w.Snapshots = append(w.Snapshots, out)
+	}
+	for p := range st.policiesAfter("") {
+		if p.State != policyStateActive {
+			continue
+		}
+		raw, err := json.Marshal(p.wire(base))
+		if err != nil {
+			return nil, fmt.Errorf("emulator: render policy %s: %w", p.ID, err)
+		}
+		w.Policies = append(w.Policies, raw)
+	}
+	return w, nil
+}
+
+// policiesAfter yields the policies whose id sorts after the given one, in id order.
+func (st *state) policiesAfter(after string) func(yield func(*policy) bool) {
+	return func(yield func(*policy) bool) {
+		i, found := sort.Find(len(st.order), func(i int) int { return strings.Compare(after, st.order[i]) })
+		if found {
+			i++
+		}
+		for _, id := range st.order[i:] {
+			if !yield(st.policies[id]) {
+				return
+			}
+		}
+	}
+}
+
+// activeConflict is the active policy with p's identity, if any.
+func (st *state) activeConflict(p *policy) *policy {
+	return st.policies[st.identities[p.identity()]]
+}
+
+func (st *state) snapshot(id string) *snapshotState {
+	for _, s := range st.snapshots {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+func (st *state) snapshotByCRN(crn string) *snapshotState {
+	for _, s := range st.snapshots {
+		if SnapshotCRN(st.account, s.Region, s.ID) == crn {
+			return s
+		}
+	}
+	return nil
+}
+
+func (st *state) removeSnapshot(id string) {
+	for i, s := range st.snapshots {
+		if s.ID == id {
+			st.snapshots = append(st.snapshots[:i], st.snapshots[i+1:]...)
+			return
+		}
+	}
+}
+
+// instance finds an instance by GUID or CRN, removed ones included.
+func (st *state) instance(idOrCRN string) *instanceState {
+	for _, in := range st.instances {
+		if in.GUID == idOrCRN || in.crn(st.account) == idOrCRN {
+			return in
+		}
+	}
+	return nil
+}
+
+func (in *instanceState) crn(account string) string {
+	return InstanceCRN(in.Service, account, in.Region, in.GUID)
+}
+
+func (in *instanceState) key(id string) *keyState {
+	for _, k := range in.keys {
+		if k.ID == id {
+			return k
+		}
+	}
+	return nil
+}
+
+// keyInUse says whether a snapshot of the account is encrypted with the key: Key Protect then
+// holds a registration for it and refuses a plain delete.
+func (st *state) keyInUse(crn string) bool {
+	for _, s := range st.snapshots {
+		if s.EncryptionKeyCRN == crn {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *state) keyIDTaken(id string) bool {
+	for _, in := range st.instances {
+		if in.key(id) != nil {
+			return true
+		}
+	}
+	return false
+}

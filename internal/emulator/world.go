@@ -1,0 +1,76 @@
+package emulator
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// World is the state of a fake account; it is also the JSON "world file".
+type World struct {
+	AccountID    string        `json:"account_id"`
+	KMSInstances []KMSInstance `json:"kms_instances,omitempty"`
+	Snapshots    []Snapshot    `json:"snapshots,omitempty"`
+	// Policies are IAM v1 policies as the API returns them; "id" may be omitted (assigned on
+	// load).
+	Policies []json.RawMessage `json:"policies,omitempty"`
+}
+
+// KMSInstance is a Key Protect ("kms") or Hyper Protect Crypto Services ("hs-crypto") instance.
+type KMSInstance struct {
+	GUID    string `json:"guid"`
+	Service string `json:"service"`
+	Region  string `json:"region"`
+	Name    string `json:"name"`
+	Keys    []Key  `json:"keys,omitempty"`
+}
+
+// Key is a key of a KMSInstance. Type is "root_key" or "standard_key".
+type Key struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Deleted bool   `json:"deleted,omitempty"`
+}
+
+// Snapshot is a Block Storage for VPC snapshot. EncryptionKeyCRN is empty for provider-managed
+// encryption; the key may belong to another account.
+type Snapshot struct {
+	ID               string   `json:"id"`
+	Region           string   `json:"region"`
+	Name             string   `json:"name"`
+	UserTags         []string `json:"user_tags,omitempty"`
+	EncryptionKeyCRN string   `json:"encryption_key_crn,omitempty"`
+}
+
+const (
+	keyTypeRoot     = "root_key"
+	keyTypeStandard = "standard_key"
+)
+
+//go:embed worlds/sample.json
+var sampleWorldJSON []byte
+
+// SampleWorld is the project's sample world (internal/emulator/worlds/sample.json).
+func SampleWorld() *World {
+	w, err := ParseWorld(sampleWorldJSON)
+	if err != nil {
+		// The file is embedded and covered by a test; failing here is a build defect, not input.
+		panic(fmt.Sprintf("emulator: embedded sample world is invalid: %v", err))
+	}
+	return w
+}
+
+// LoadWorldFile reads and parses a world file; errors start with the path.
+func LoadWorldFile(path string) (*World, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	w, err := ParseWorld(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return w, nil
+}
