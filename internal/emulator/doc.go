@@ -6,9 +6,9 @@
 // Go SDK clients over real HTTP against a fake account whose state is a small JSON "world"
 // file. Only the clients' service URLs change (see Server.Endpoints and Server.Env).
 //
-// Where IBM's behaviour is not documented precisely, the emulator follows
-// /work/shared/reference/ibm-cloud-facts.md and says so next to the code ("emulator's
-// assumption"), so that a wrong guess is a one-place change.
+// Where IBM's behaviour is not documented precisely, the emulator follows the project's notes on
+// IBM Cloud's API behaviour and says so next to the code ("emulator's assumption"), so that a
+// wrong guess is a one-place change.
 //
 // Faults (throttling, server errors, lost responses, latency, eventual consistency) can be
 // injected to exercise retry and reconcile logic; Stats counts the calls per route so that tests
