@@ -268,9 +268,9 @@ func randomSecret(t *testing.T, prefix string) string {
 
 // deployCase is one way of deploying, run twice: the first run creates, the second updates.
 type deployCase struct {
-	name  string
-	args  []string
-	env   map[string]string
+	name string
+	args []string
+	env  map[string]string
 	// Prefixes of the changing calls of the first and of the second run, in order.
 	first, second []string
 	// Argument sequences that the call starting with the key must hold (first run).

@@ -11,7 +11,6 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
 )
 
 // Converger converges one object.
@@ -87,10 +86,10 @@ type Result struct {
 
 // ChangeResult is one authorization of the object's plan and what became of it.
 type ChangeResult struct {
-	// Op is the plan's verb: create, delete, keep, adopt, covered, retain.
+	// Op is the plan's verb: create, delete, keep, adopt, covered, retain, replace, blocked.
 	Op string `json:"op"`
 	// Result is what applying it did: created, deleted, gone, kept, adopted, covered, retained,
-	// planned (dry run) or failed.
+	// replaced, blocked, planned (dry run) or failed.
 	Result   string `json:"result"`
 	PolicyID string `json:"policy_id,omitempty"`
 	Kind     string `json:"kind,omitempty"`
@@ -176,7 +175,8 @@ func rejected(r Result, err error) Result {
 
 var opOf = map[apply.Outcome]string{
 	apply.Created: "create", apply.Deleted: "delete", apply.Gone: "delete", apply.Kept: "keep",
-	apply.Adopted: "adopt", apply.Covered: "covered", apply.Retained: "retain",
+	apply.Adopted: "adopt", apply.Covered: "covered", apply.Retained: "retain", apply.Replaced: "replace",
+	apply.Blocked: "blocked",
 }
 
 func changeResults(report apply.Report) []ChangeResult {
@@ -187,14 +187,7 @@ func changeResults(report apply.Report) []ChangeResult {
 		if !ok { // planned or failed: the plan's own verb
 			op = string(c.Action)
 		}
-		grant, kind := c.Authorization.Grant, string(c.Authorization.Kind)
-		if c.Action == plan.Delete || c.Action == plan.Retain {
-			grant = c.Policy.Grant
-			if o, ok := c.Policy.Owner(); ok {
-				kind = string(o.Kind)
-			}
-		}
-		cr := ChangeResult{Op: op, Result: string(res.Outcome), PolicyID: res.PolicyID, Kind: kind, Grant: grant.String()}
+		cr := ChangeResult{Op: op, Result: string(res.Outcome), PolicyID: res.PolicyID, Kind: string(c.Kind()), Grant: c.Grant().String()}
 		if res.Err != nil {
 			cr.Error = res.Err.Error()
 		}

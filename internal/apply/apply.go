@@ -29,6 +29,7 @@ type Limiter interface {
 // Options say how to apply.
 type Options struct {
 	DryRun      bool    // plan only: report what would be written, write nothing
+	UpsertOnly  bool    // never delete, not even to replace our own outdated policy
 	Concurrency int     // writes in flight at once; below 1 means 1
 	Limiter     Limiter // nil: no pacing
 }
@@ -43,6 +44,8 @@ const (
 	Deleted  Outcome = "deleted"
 	Gone     Outcome = "gone" // a delete found the policy gone already
 	Kept     Outcome = "kept"
+	Replaced Outcome = "replaced" // our policy with outdated roles deleted, the wanted one created
+	Blocked  Outcome = "blocked"  // a policy not ours holds the subject and resource with other roles
 	Retained Outcome = "retained" // upsert-only kept a policy no longer wanted
 	Planned  Outcome = "planned"  // dry run: would be written
 	Failed   Outcome = "failed"
@@ -65,8 +68,11 @@ type Report struct {
 func (r Report) Writes() int {
 	n := 0
 	for _, res := range r.Results {
-		if res.Outcome == Created || res.Outcome == Deleted {
+		switch res.Outcome {
+		case Created, Deleted:
 			n++
+		case Replaced:
+			n += 2
 		}
 	}
 	return n
@@ -91,7 +97,7 @@ func Apply(ctx context.Context, w Writer, p plan.Plan, o Options) Report {
 	for i, c := range p.Changes {
 		results[i] = Result{Change: c, PolicyID: c.Policy.ID}
 		switch c.Action {
-		case plan.Create:
+		case plan.Create, plan.Replace:
 			creates = append(creates, i)
 		case plan.Delete:
 			deletes = append(deletes, i)
@@ -101,6 +107,8 @@ func Apply(ctx context.Context, w Writer, p plan.Plan, o Options) Report {
 			results[i].Outcome = Covered
 		case plan.Retain:
 			results[i].Outcome = Retained
+		case plan.Blocked:
+			results[i].Outcome = Blocked
 		}
 	}
 	for _, batch := range [][]int{creates, deletes} {
@@ -126,42 +134,54 @@ func run(ctx context.Context, indexes []int, o Options, fn func(int)) {
 
 func one(ctx context.Context, w Writer, r Result, o Options) Result {
 	c := r.Change
-	if c.Action == plan.Create {
+	if c.Action != plan.Delete {
 		if err := authz.CheckTemplate(c.Authorization); err != nil {
 			return failed(r, fmt.Errorf("refusing to create: %w", err))
 		}
-	} else if _, ours := c.Policy.Owner(); !ours {
-		return failed(r, fmt.Errorf("refusing to delete policy %s: it does not carry this project's marker", c.Policy.ID))
+	}
+	if c.Action != plan.Create {
+		if _, ours := c.Policy.Owner(); !ours {
+			return failed(r, fmt.Errorf("refusing to delete policy %s: it does not carry this project's marker", c.Policy.ID))
+		}
 	}
 	if o.DryRun {
 		r.Outcome = Planned
 		return r
 	}
-	if o.Limiter != nil {
-		if err := o.Limiter.Wait(ctx); err != nil {
-			return failed(r, fmt.Errorf("waiting for the write rate limit: %w", err))
-		}
+	switch c.Action {
+	case plan.Create:
+		return create(ctx, w, r, o)
+	case plan.Replace:
+		return replace(ctx, w, r, o, c.Policy)
 	}
-	if c.Action == plan.Create {
-		return create(ctx, w, r)
-	}
-	return remove(ctx, w, r)
+	return remove(ctx, w, r, o)
 }
 
-func create(ctx context.Context, w Writer, r Result) Result {
+func create(ctx context.Context, w Writer, r Result, o Options) Result {
+	if err := wait(ctx, o); err != nil {
+		return failed(r, err)
+	}
 	p, err := w.Create(ctx, r.Change.Authorization)
 	var conflict *ibm.ConflictError
 	switch {
 	case err == nil:
 		r.Outcome, r.PolicyID = Created, p.ID
 	case errors.As(err, &conflict):
-		r.PolicyID = conflict.Existing.ID
-		r.Change.Policy = conflict.Existing
-		if _, ours := conflict.Existing.Owner(); ours {
-			r.Outcome = Adopted
-		} else {
-			// An equal or broader grant someone else made: it covers ours, and is theirs.
-			r.Outcome = Covered
+		existing := conflict.Existing
+		_, ours := existing.Owner()
+		same := existing.Key() == r.Change.Authorization.Key()
+		switch {
+		case ours && same:
+			r.Outcome, r.PolicyID, r.Change.Policy = Adopted, existing.ID, existing
+		case ours && !o.UpsertOnly && r.Change.Action == plan.Create:
+			// Our own policy for this subject and resource with other roles, which this
+			// process did not know of: replace it, once.
+			return replace(ctx, w, r, o, existing)
+		case !ours && same:
+			// An equal grant someone else made: it covers ours, and is theirs.
+			r.Outcome, r.PolicyID, r.Change.Policy = Covered, existing.ID, existing
+		default:
+			r.Outcome, r.PolicyID, r.Change.Policy = Blocked, existing.ID, existing
 		}
 	default:
 		return failed(r, err)
@@ -169,7 +189,27 @@ func create(ctx context.Context, w Writer, r Result) Result {
 	return r
 }
 
-func remove(ctx context.Context, w Writer, r Result) Result {
+// replace deletes our outdated policy and creates the wanted one: IAM holds one active policy
+// per subject and resource, so the two cannot overlap.
+func replace(ctx context.Context, w Writer, r Result, o Options, old authz.Policy) Result {
+	if err := wait(ctx, o); err != nil {
+		return failed(r, err)
+	}
+	if err := w.Delete(ctx, old.ID); err != nil && !errors.Is(err, ibm.ErrNotFound) {
+		return failed(r, fmt.Errorf("replace policy %s: %w", old.ID, err))
+	}
+	r.Change.Action, r.Change.Policy = plan.Replace, old
+	created := create(ctx, w, r, o)
+	if created.Outcome == Created {
+		created.Outcome = Replaced
+	}
+	return created
+}
+
+func remove(ctx context.Context, w Writer, r Result, o Options) Result {
+	if err := wait(ctx, o); err != nil {
+		return failed(r, err)
+	}
 	err := w.Delete(ctx, r.Change.Policy.ID)
 	switch {
 	case err == nil:
@@ -180,6 +220,16 @@ func remove(ctx context.Context, w Writer, r Result) Result {
 		return failed(r, err)
 	}
 	return r
+}
+
+func wait(ctx context.Context, o Options) error {
+	if o.Limiter == nil {
+		return nil
+	}
+	if err := o.Limiter.Wait(ctx); err != nil {
+		return fmt.Errorf("waiting for the write rate limit: %w", err)
+	}
+	return nil
 }
 
 func failed(r Result, err error) Result {

@@ -57,6 +57,39 @@ func TestApply(t *testing.T) {
 			want: apply.Covered, wantWrites: 1,
 		},
 		{
+			name: "create finds our own policy with other roles: replaced",
+			setup: func(t *testing.T, e *te.Env) plan.Plan {
+				mustCreate(t, e, withRoles(restoreAuth(te.Restorer), authz.RoleReader))
+				return create(restoreAuth(te.Restorer))
+			},
+			want: apply.Replaced, wantWrites: 4, // the old create; the 409; its delete; the create
+		},
+		{
+			name: "upsert-only does not replace: blocked",
+			setup: func(t *testing.T, e *te.Env) plan.Plan {
+				mustCreate(t, e, withRoles(restoreAuth(te.Restorer), authz.RoleReader))
+				return create(restoreAuth(te.Restorer))
+			},
+			opts: apply.Options{UpsertOnly: true},
+			want: apply.Blocked, wantWrites: 2,
+		},
+		{
+			name: "a planned replace",
+			setup: func(t *testing.T, e *te.Env) plan.Plan {
+				old := mustCreate(t, e, withRoles(restoreAuth(te.Restorer), authz.RoleReader))
+				return plan.Plan{Changes: []plan.Change{{Action: plan.Replace, Authorization: restoreAuth(te.Restorer), Policy: old}}}
+			},
+			want: apply.Replaced, wantWrites: 3,
+		},
+		{
+			name: "a policy made by hand with other roles: blocked, untouched",
+			setup: func(t *testing.T, e *te.Env) plan.Plan {
+				e.AddPolicy(te.HandMade(withRoles(restoreAuth(te.Restorer), authz.RoleReader).Grant))
+				return create(restoreAuth(te.Restorer))
+			},
+			want: apply.Blocked, wantWrites: 1,
+		},
+		{
 			name: "delete",
 			setup: func(t *testing.T, e *te.Env) plan.Plan {
 				return remove(mustCreate(t, e, restoreAuth(te.Restorer)))
@@ -157,6 +190,11 @@ func (o *orderRecorder) Create(ctx context.Context, a authz.Authorization) (auth
 func (o *orderRecorder) Delete(ctx context.Context, id string) error {
 	o.deleteFirst = o.deleteFirst || !o.created
 	return o.w.Delete(ctx, id)
+}
+
+func withRoles(a authz.Authorization, roles ...string) authz.Authorization {
+	a.Roles = roles
+	return a
 }
 
 func mustCreate(t *testing.T, e *te.Env, a authz.Authorization) authz.Policy {

@@ -40,16 +40,21 @@ const defaultResourceOperator = "stringEquals"
 
 // Key is the canonical identity of the grant, independent of attribute and role order.
 func (g Grant) Key() string {
+	roles := slices.Clone(g.Roles)
+	slices.Sort(roles)
+	return g.AttributesKey() + "|roles:" + strings.Join(slices.Compact(roles), ",")
+}
+
+// AttributesKey is the identity without the roles: IAM refuses (409) a second active policy with
+// the same type, subjects and resources whatever its roles, so two grants with the same
+// AttributesKey cannot both exist.
+func (g Grant) AttributesKey() string {
 	var b strings.Builder
 	b.WriteString(g.Type)
 	b.WriteString("|s:")
 	writeAttrs(&b, g.Subjects, "")
 	b.WriteString("|r:")
 	writeAttrs(&b, g.Resources, defaultResourceOperator)
-	b.WriteString("|roles:")
-	roles := slices.Clone(g.Roles)
-	slices.Sort(roles)
-	b.WriteString(strings.Join(slices.Compact(roles), ","))
 	return b.String()
 }
 

@@ -203,7 +203,7 @@ func (c *Converger) plan(ctx context.Context, object string, desired []authz.Aut
 		return failed(object, err)
 	}
 	p := plan.Compute(desired, existing, c.opts.Mode)
-	report := apply.Apply(ctx, c.policies, p, apply.Options{DryRun: c.opts.DryRun})
+	report := apply.Apply(ctx, c.policies, p, apply.Options{DryRun: c.opts.DryRun, UpsertOnly: c.opts.Mode == plan.ModeUpsertOnly})
 	r := Result{Object: object, Plan: p, Report: report, Err: report.Err()}
 	switch {
 	case r.Err != nil:

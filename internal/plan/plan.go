@@ -27,10 +27,16 @@ const (
 	Keep    Action = "keep"    // ours and wanted: nothing to do
 	Covered Action = "covered" // wanted, and an equal policy not ours exists: leave both alone
 	Retain  Action = "retain"  // ours, no longer wanted, but upsert-only forbids the delete
+	// Replace: ours, for the same subject and resource but other roles (a template changed).
+	// IAM allows one active policy per subject and resource, so the old one goes first.
+	Replace Action = "replace"
+	// Blocked: wanted, but a policy not ours holds the same subject and resource with other
+	// roles; IAM would refuse ours, and theirs is never touched. Reported for a person to decide.
+	Blocked Action = "blocked"
 )
 
-// Change is one line of a plan. Authorization is set for create, keep and covered; Policy for
-// delete, keep, covered and retain.
+// Change is one line of a plan. Authorization is set for create, keep, covered, replace and
+// conflict; Policy for every action but create (for replace, the policy replaced).
 type Change struct {
 	Action        Action
 	Authorization authz.Authorization
@@ -48,9 +54,11 @@ type Plan struct {
 // ignored: a policy IAM already deleted covers nothing.
 func Compute(desired []authz.Authorization, existing []authz.Policy, mode Mode) Plan {
 	byKey := map[string][]authz.Policy{}
+	byAttrs := map[string][]authz.Policy{}
 	for _, p := range existing {
 		if p.Active() {
 			byKey[p.Key()] = append(byKey[p.Key()], p)
+			byAttrs[p.AttributesKey()] = append(byAttrs[p.AttributesKey()], p)
 		}
 	}
 	var changes []Change
@@ -62,17 +70,31 @@ func Compute(desired []authz.Authorization, existing []authz.Policy, mode Mode) 
 			continue
 		}
 		wanted[k] = true
-		matches := byKey[k]
-		switch {
-		case firstManaged(matches) != nil:
-			p := firstManaged(matches)
+		if p := firstManaged(byKey[k], used); p != nil {
 			used[p.ID] = true
 			changes = append(changes, Change{Action: Keep, Authorization: d, Policy: *p})
-		case len(matches) > 0:
-			changes = append(changes, Change{Action: Covered, Authorization: d, Policy: matches[0]})
-		default:
-			changes = append(changes, Change{Action: Create, Authorization: d})
+			continue
 		}
+		if matches := byKey[k]; len(matches) > 0 {
+			changes = append(changes, Change{Action: Covered, Authorization: d, Policy: matches[0]})
+			continue
+		}
+		same := byAttrs[d.AttributesKey()]
+		if p := firstManaged(same, used); p != nil {
+			used[p.ID] = true
+			if mode == ModeUpsertOnly {
+				// Replacing needs a delete; upsert-only keeps the old grant and says so.
+				changes = append(changes, Change{Action: Retain, Policy: *p})
+				continue
+			}
+			changes = append(changes, Change{Action: Replace, Authorization: d, Policy: *p})
+			continue
+		}
+		if p := firstUnmanaged(same); p != nil {
+			changes = append(changes, Change{Action: Blocked, Authorization: d, Policy: *p})
+			continue
+		}
+		changes = append(changes, Change{Action: Create, Authorization: d})
 	}
 	for _, p := range existing {
 		if _, managed := p.Owner(); !managed || !p.Active() || used[p.ID] {
@@ -90,18 +112,31 @@ func Compute(desired []authz.Authorization, existing []authz.Policy, mode Mode) 
 	return Plan{Changes: changes}
 }
 
-func firstManaged(ps []authz.Policy) *authz.Policy {
+func firstManaged(ps []authz.Policy, used map[string]bool) *authz.Policy {
 	for i := range ps {
-		if _, ok := ps[i].Owner(); ok {
+		if _, ok := ps[i].Owner(); ok && !used[ps[i].ID] {
 			return &ps[i]
 		}
 	}
 	return nil
 }
 
+func firstUnmanaged(ps []authz.Policy) *authz.Policy {
+	for i := range ps {
+		if _, ok := ps[i].Owner(); !ok {
+			return &ps[i]
+		}
+	}
+	return nil
+}
+
+// wants reports whether the change is about a wanted authorization (rather than an
+// existing policy that is not wanted).
+func (c Change) wants() bool { return c.Action != Delete && c.Action != Retain }
+
 // Object is the CRN of the snapshot, instance or key a change concerns.
 func (c Change) Object() string {
-	if c.Action == Create || c.Action == Covered {
+	if c.wants() && c.Action != Keep {
 		return c.Authorization.Object
 	}
 	if o, ok := c.Policy.Owner(); ok {
@@ -110,10 +145,21 @@ func (c Change) Object() string {
 	return c.Authorization.Object
 }
 
-func (c Change) sortKey() string { return c.Object() + "\x00" + c.grant().Key() + "\x00" + c.Policy.ID }
+func (c Change) sortKey() string { return c.Object() + "\x00" + c.Grant().Key() + "\x00" + c.Policy.ID }
 
-func (c Change) grant() authz.Grant {
-	if c.Action == Create || c.Action == Covered || c.Action == Keep {
+// Kind is the kind of authorization the change is about: the wanted one's, or the one in the
+// unwanted policy's marker.
+func (c Change) Kind() authz.Kind {
+	if c.wants() {
+		return c.Authorization.Kind
+	}
+	o, _ := c.Policy.Owner()
+	return o.Kind
+}
+
+// Grant is the grant the change is about: the wanted one, or the unwanted policy's.
+func (c Change) Grant() authz.Grant {
+	if c.wants() {
 		return c.Authorization.Grant
 	}
 	return c.Policy.Grant
@@ -126,6 +172,10 @@ func (c Change) Symbol() string {
 		return "+"
 	case Delete:
 		return "-"
+	case Replace:
+		return "-/+"
+	case Blocked:
+		return "!"
 	default:
 		return "="
 	}
@@ -134,13 +184,17 @@ func (c Change) Symbol() string {
 // String is one line of the plan: symbol, action, the grant, and the policy it concerns.
 func (c Change) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %-7s %s", c.Symbol(), c.Action, c.grant())
+	fmt.Fprintf(&b, "%s %-7s %s", c.Symbol(), c.Action, c.Grant())
 	switch c.Action {
 	case Create:
 	case Covered:
 		fmt.Fprintf(&b, " [policy %s, not managed]", c.Policy.ID)
 	case Retain:
 		fmt.Fprintf(&b, " [policy %s, kept: upsert-only]", c.Policy.ID)
+	case Replace:
+		fmt.Fprintf(&b, " [replaces policy %s with roles %s]", c.Policy.ID, authz.RoleNames(c.Policy.Roles))
+	case Blocked:
+		fmt.Fprintf(&b, " [blocked by policy %s, not managed, with roles %s]", c.Policy.ID, authz.RoleNames(c.Policy.Roles))
 	default:
 		fmt.Fprintf(&b, " [policy %s]", c.Policy.ID)
 	}
@@ -156,15 +210,19 @@ func (p Plan) Count() map[Action]int {
 	return n
 }
 
-// Writes is the number of changes that call IAM.
+// Writes is the number of IAM writes the plan needs; a replace is a delete and a create.
 func (p Plan) Writes() int {
 	n := p.Count()
-	return n[Create] + n[Delete]
+	return n[Create] + n[Delete] + 2*n[Replace]
 }
 
 // Summary is the count line, as terraform plan ends.
 func (p Plan) Summary() string {
 	n := p.Count()
-	return fmt.Sprintf("Plan: %d to create, %d to delete, %d unchanged, %d covered by policies not managed, %d retained (upsert-only).",
+	text := fmt.Sprintf("Plan: %d to create, %d to delete, %d unchanged, %d covered by policies not managed, %d retained (upsert-only).",
 		n[Create], n[Delete], n[Keep], n[Covered], n[Retain])
+	if n[Replace] > 0 || n[Blocked] > 0 {
+		text += fmt.Sprintf(" %d to replace, %d blocked by policies not managed.", n[Replace], n[Blocked])
+	}
+	return text
 }

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -34,6 +35,11 @@ func managed(id, account string) authz.Policy {
 func unmanaged(id, account string) authz.Policy {
 	p := managed(id, account)
 	p.Description = "made by hand"
+	return p
+}
+
+func withRoles(p authz.Policy, roles ...string) authz.Policy {
+	p.Roles = roles
 	return p
 }
 
@@ -90,6 +96,21 @@ func TestCompute(t *testing.T) {
 			want: []line{{Create, "", snapCRN}, {Delete, "p1", snapCRN}},
 		},
 		{
+			name: "ours with other roles is replaced", desired: desired(restorer),
+			existing: []authz.Policy{withRoles(managed("p1", restorer), authz.RoleReader)}, mode: ModeSync,
+			want: []line{{Replace, "p1", snapCRN}},
+		},
+		{
+			name: "upsert-only retains ours with other roles", desired: desired(restorer),
+			existing: []authz.Policy{withRoles(managed("p1", restorer), authz.RoleReader)}, mode: ModeUpsertOnly,
+			want: []line{{Retain, "p1", snapCRN}},
+		},
+		{
+			name: "one made by hand with other roles blocks ours", desired: desired(restorer),
+			existing: []authz.Policy{withRoles(unmanaged("h1", restorer), authz.RoleReader)}, mode: ModeSync,
+			want: []line{{Blocked, "h1", snapCRN}},
+		},
+		{
 			name: "the same desired grant twice is created once", desired: append(desired(restorer), desired(restorer)...),
 			mode: ModeSync, want: []line{{Create, "", snapCRN}},
 		},
@@ -113,6 +134,16 @@ func TestComputeIsIdempotent(t *testing.T) {
 	again := Compute(desired(other, restorer), after, ModeSync)
 	if again.Writes() != 0 {
 		t.Errorf("planning the applied state again wants %d writes:\n%v", again.Writes(), again.Changes)
+	}
+}
+
+func TestReplaceCountsTwoWrites(t *testing.T) {
+	p := Compute(desired(restorer), []authz.Policy{withRoles(managed("p1", restorer), authz.RoleReader)}, ModeSync)
+	if p.Writes() != 2 {
+		t.Errorf("a replace plans %d writes, want 2", p.Writes())
+	}
+	if got := p.Changes[0].String(); !strings.HasPrefix(got, "-/+ replace") || !strings.Contains(got, "replaces policy p1 with roles Reader") {
+		t.Errorf("plan line %q", got)
 	}
 }
 

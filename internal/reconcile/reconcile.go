@@ -175,7 +175,7 @@ func (r *Reconciler) Run(ctx context.Context) Report {
 		limit = rate.Limit(r.opts.MaxWritesPerSecond)
 	}
 	rep.Applied = apply.Apply(ctx, r.policies, rep.Plan, apply.Options{
-		DryRun: r.opts.DryRun, Concurrency: r.opts.Concurrency, Limiter: rate.NewLimiter(limit, 1),
+		DryRun: r.opts.DryRun, UpsertOnly: r.opts.Mode == plan.ModeUpsertOnly, Concurrency: r.opts.Concurrency, Limiter: rate.NewLimiter(limit, 1),
 	})
 	rep.Duration = time.Since(start)
 	return rep

@@ -269,3 +269,25 @@ func TestScopeSwitch(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// TestOutdatedRolesAreReplaced: a managed policy whose roles a newer template changed is
+// replaced (IAM allows one policy per subject and resource), and the plan says so.
+func TestOutdatedRolesAreReplaced(t *testing.T) {
+	e := te.Start(t, te.World(), nil)
+	rules := e.Runtime.Config.Rules()
+	wanted, _ := rules.ForSnapshot(&authz.Snapshot{ID: te.Snap, CRN: te.SnapCRN, UserTags: []string{"s2s-restore:" + te.Restorer}})
+	old := wanted[0]
+	old.Roles = []string{authz.RoleReader}
+	if _, err := e.Runtime.Cloud.Policies.Create(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	rep := run(e, false)
+	var text bytes.Buffer
+	rep.WritePlan(&text)
+	if rep.Failed() || rep.Plan.Count()[plan.Replace] != 1 || !strings.Contains(text.String(), "-/+ replace") {
+		t.Fatalf("failed=%v %v\n%s", rep.Failed(), rep.Applied.Err(), text.String())
+	}
+	if !slices.Contains(e.Grants(), restore(te.Restorer, te.Snap)) {
+		t.Errorf("not replaced: %v", e.Grants())
+	}
+}

@@ -13,7 +13,7 @@ import (
 // the same text for the same state.
 func (r Report) WritePlan(w io.Writer) {
 	for _, c := range r.Plan.Changes {
-		if c.Action == plan.Create || c.Action == plan.Delete || c.Action == plan.Retain {
+		if c.Action != plan.Keep && c.Action != plan.Covered {
 			fmt.Fprintf(w, "%s  (%s)\n", c, c.Object())
 		}
 	}
@@ -38,8 +38,8 @@ func (r Report) WriteOutcome(w io.Writer) {
 	if n[apply.Planned] > 0 || (r.Plan.Writes() == 0 && len(r.Applied.Results) == 0) {
 		fmt.Fprintf(w, "Dry run: nothing written.\n")
 	} else {
-		fmt.Fprintf(w, "Apply: %d created, %d deleted, %d already gone, %d adopted, %d covered, %d failed.\n",
-			n[apply.Created], n[apply.Deleted], n[apply.Gone], n[apply.Adopted], n[apply.Covered], n[apply.Failed])
+		fmt.Fprintf(w, "Apply: %d created, %d deleted, %d replaced, %d already gone, %d adopted, %d covered, %d blocked, %d failed.\n",
+			n[apply.Created], n[apply.Deleted], n[apply.Replaced], n[apply.Gone], n[apply.Adopted], n[apply.Covered], n[apply.Blocked], n[apply.Failed])
 	}
 	fmt.Fprintf(w, "Read %d snapshots, %d KMS instances, %d root keys, %d policies (%d managed policies outside this run's scope left alone) in %s.\n",
 		r.Snapshots, r.Instances, r.RootKeys, r.Policies, r.OutOfScope, r.Duration.Round(1e6))
@@ -78,14 +78,7 @@ func (r Report) JSON(dryRun bool) JSONReport {
 	}
 	for _, res := range r.Applied.Results {
 		c := res.Change
-		grant, kind := c.Authorization.Grant, string(c.Authorization.Kind)
-		if c.Action == plan.Delete || c.Action == plan.Retain {
-			grant = c.Policy.Grant
-			if o, ok := c.Policy.Owner(); ok {
-				kind = string(o.Kind)
-			}
-		}
-		jc := JSONChange{Action: string(c.Action), Result: string(res.Outcome), Kind: kind, Object: c.Object(), Grant: grant.String(), PolicyID: res.PolicyID}
+		jc := JSONChange{Action: string(c.Action), Result: string(res.Outcome), Kind: string(c.Kind()), Object: c.Object(), Grant: c.Grant().String(), PolicyID: res.PolicyID}
 		if res.Err != nil {
 			jc.Error = res.Err.Error()
 		}
