@@ -14,6 +14,7 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/reconcile"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/record"
 )
 
 // Server limits: a slow or hostile client cannot hold a connection or a goroutine for long.
@@ -33,12 +34,17 @@ func runServe(ctx context.Context, a *app, args []string) int {
 	port := fs.Int("port", 0, "port to listen on (default $PORT, else 8080)")
 	listen := fs.String("listen", "", "address to listen on, e.g. 127.0.0.1:8080 (overrides --port)")
 	path := fs.String("path", "/", "URL path that receives events")
+	recordDir := fs.String("record", "", "write every event received to `DIR` before handling it, one structured CloudEvent file\neach, for s2s-authorizer replay (default $RECORD_DIR)")
+	redact := fs.Bool("redact", true, "with --record: remove the initiator's IDs, names and addresses from recorded events")
 	if done, code := a.parse(fs, args, 0, 0); done {
 		return code
 	}
 	cfg, ok := a.loadConfig(func(c *config.Config) {
 		if *port != 0 {
 			c.Port = *port
+		}
+		if *recordDir != "" {
+			c.RecordDir = *recordDir
 		}
 	})
 	if !ok {
@@ -58,7 +64,12 @@ func runServe(ctx context.Context, a *app, args []string) int {
 	defer cancelRuns()
 	rec := reconcile.NewBackground(runCtx, newReconciler(s, reconcileOutput{}), s.Logger)
 	service := handlers.NewService(s.Converger, handlers.Options{AccountID: s.Config.AccountID, Logger: s.Logger, Reconciler: rec})
-	handler := service.NewHTTPHandler(handlers.HTTPOptions{Path: *path, Token: s.Config.EventAuthToken, Ready: s.Cloud.Ready})
+	httpOptions := handlers.HTTPOptions{Path: *path, Token: s.Config.EventAuthToken, Ready: s.Cloud.Ready}
+	if s.Config.RecordDir != "" {
+		httpOptions.Record = record.New(s.Config.RecordDir, record.Options{Redact: *redact, Logger: s.Logger}).Record
+		s.Logger.Info("recording events", zap.String("dir", s.Config.RecordDir), zap.Bool("redact", *redact))
+	}
+	handler := service.NewHTTPHandler(httpOptions)
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

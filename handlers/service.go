@@ -111,6 +111,9 @@ func (s *Service) handle(ctx context.Context, d Delivery) Result {
 	if d.Err != nil {
 		return rejected(r, d.Err)
 	}
+	if d.Activity != nil {
+		r.Action, r.Object = d.Activity.Action, d.Activity.Target.ID
+	}
 	key := dedupKey(d.Source, d.ID)
 	if d.ID != "" && s.recent.seen(key) {
 		r.Outcome, r.Status, r.Reason = OutcomeDuplicate, http.StatusOK, "handled before"
