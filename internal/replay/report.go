@@ -206,7 +206,7 @@ func (r *Report) writeHeader(b *bytes.Buffer) {
 		}
 	}
 	fmt.Fprintf(b, "Each event: origin, id, action, object → outcome; then its authorizations:\n")
-	fmt.Fprintf(b, "+ create, - delete, = keep or covered (an equal policy not managed exists), ~ adopt, ! refused.\n")
+	fmt.Fprintf(b, "+ create, - delete, = keep or covered (an equal policy not managed exists), ~ adopt, -/+ replace, ! refused or blocked.\n")
 }
 
 func (run RunReport) write(b *bytes.Buffer) {
@@ -305,7 +305,7 @@ func (st Step) writeEvent(b *bytes.Buffer) {
 
 // changeLine renders one change of an event the way plan lines read.
 func changeLine(c handlers.ChangeResult) string {
-	symbol := map[string]string{"create": "+", "delete": "-", "adopt": "~"}[c.Op]
+	symbol := map[string]string{"create": "+", "delete": "-", "adopt": "~", "replace": "-/+", "blocked": "!"}[c.Op]
 	if symbol == "" {
 		symbol = "="
 	}
@@ -317,6 +317,8 @@ func changeLine(c handlers.ChangeResult) string {
 		note = ", not managed"
 	case apply.Retained:
 		note = ", kept: upsert-only"
+	case apply.Blocked:
+		note = ", blocked by a policy not managed with other roles"
 	case apply.Planned:
 		note = ", dry run: not written"
 	case apply.Failed:
