@@ -3,9 +3,58 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/bench"
 )
 
-func runBench(_ context.Context, a *app, _ []string) int {
-	fmt.Fprintln(a.stderr, "bench: not built yet")
-	return exitFailure
+func runBench(ctx context.Context, a *app, args []string) int {
+	fs := a.flags("bench", "[--size small|full] [--out FILE] [--json] [--binary PATH]",
+		"Measure, against the embedded emulator and in one run, the IBM API calls per event, throughput\n"+
+			"against a plain SDK floor, latency, reconcile scaling, cold start, idle memory and binary size;\n"+
+			"print each target with PASS or FAIL and write the figures to --out. Run it from the repository:\n"+
+			"it builds the binary it measures (the release build at the full size). Exit 1 when a target is missed.")
+	size := fs.String("size", string(bench.Full), "small (CI, under a minute) or full (BENCHMARKS.md)")
+	out := fs.String("out", "BENCHMARKS.md", "file to write the figures to as Markdown; empty writes none")
+	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
+	binary := fs.String("binary", "", "measure this built s2s-authorizer instead of building one")
+	if done, code := a.parse(fs, args, 0, 0); done {
+		return code
+	}
+	s, err := bench.ParseSize(*size)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bench: %v\n", err)
+		fs.Usage()
+		return exitUsage
+	}
+	// The recorded command leaves out --binary and --out: they name paths of this machine.
+	rep, err := bench.Run(ctx, bench.Options{Size: s, Binary: *binary, Command: "go run ./function bench --size " + string(s), Progress: a.stderr})
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bench: %v\n", err)
+		return exitFailure
+	}
+	if *asJSON {
+		a.printJSON(rep)
+	} else if err := rep.WriteTable(a.stdout); err != nil {
+		fmt.Fprintf(a.stderr, "bench: %v\n", err)
+		return exitFailure
+	}
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err == nil {
+			err = rep.WriteMarkdown(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(a.stderr, "bench: write %s: %v\n", *out, err)
+			return exitFailure
+		}
+	}
+	fmt.Fprintf(a.stderr, "bench: %s size took %s\n", s, rep.Duration.Round(1e8))
+	if !rep.Passed() {
+		return exitFailure
+	}
+	return exitOK
 }
