@@ -1,0 +1,112 @@
+package authz_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
+)
+
+const (
+	owner    = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
+	allowed  = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
+	snapshot = "r006-1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b"
+)
+
+// tagsInTestdata are the restore tags quoted in the project's recorded events and worlds
+// (testdata/), when the directory is there.
+func tagsInTestdata(t testing.TB) []string {
+	quoted := regexp.MustCompile(`"([^"]*s2s-restore[^"]*)"`)
+	seen := map[string]bool{}
+	var out []string
+	err := filepath.WalkDir(filepath.Join("..", "..", "testdata"), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range quoted.FindAllSubmatch(data, -1) {
+			if s := string(m[1]); !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatalf("reading testdata: %v", err)
+	}
+	return out
+}
+
+// FuzzParseRestoreTag: a tag is a restore request only when it starts with the prefix and a
+// colon; a request the parser accepts names a valid account ID, exactly what follows the
+// colon; one it refuses names no account.
+func FuzzParseRestoreTag(f *testing.F) {
+	for _, tag := range tagsInTestdata(f) {
+		f.Add("s2s-restore", tag)
+	}
+	f.Fuzz(func(t *testing.T, prefix, tag string) {
+		account, matched, err := authz.ParseRestoreTag(prefix, tag)
+		switch {
+		case !matched:
+			if account != "" || err != nil {
+				t.Errorf("not a restore tag, yet account %q, error %v", account, err)
+			}
+		case err != nil:
+			if account != "" {
+				t.Errorf("refused (%v), yet account %q", err, account)
+			}
+		default:
+			if !crn.IsAccountID(account) {
+				t.Errorf("accepted %q as the account of %q", account, tag)
+			}
+			if !strings.EqualFold(tag[:len(prefix)], prefix) || tag[len(prefix):] != ":"+account {
+				t.Errorf("tag %q with prefix %q gave account %q", tag, prefix, account)
+			}
+			if utf8.RuneCountInString(tag) > authz.MaxTagLength {
+				t.Errorf("accepted a tag of %d characters", utf8.RuneCountInString(tag))
+			}
+		}
+	})
+}
+
+// FuzzForSnapshot: whatever tags a snapshot carries (one per line), the only grants the rules
+// give are restore grants of that snapshot to an allowed account, each fitting its template.
+func FuzzForSnapshot(f *testing.F) {
+	for _, tag := range tagsInTestdata(f) {
+		f.Add(tag)
+	}
+	f.Fuzz(func(t *testing.T, tags string) {
+		rules := authz.Rules{AccountID: owner, RestoreTagPrefix: "s2s-restore", RestoreAllowedAccounts: []string{allowed}, KMSScope: authz.ScopeInstance}
+		snap := &authz.Snapshot{ID: snapshot, CRN: "crn:v1:bluemix:public:is:us-south:a/" + owner + "::snapshot:" + snapshot, UserTags: strings.Split(tags, "\n")}
+		want, refusals := rules.ForSnapshot(snap)
+		if len(want) > 1 {
+			t.Errorf("%d grants for one allowed account: %v", len(want), want)
+		}
+		for _, a := range want {
+			if a.Kind != authz.KindRestore || a.Subject("accountId") != allowed || a.Resource("snapshotId") != snapshot || a.Object != snap.CRN {
+				t.Errorf("grant %s for %s", a, a.Object)
+			}
+			if err := authz.CheckTemplate(a); err != nil {
+				t.Errorf("grant does not fit its template: %v", err)
+			}
+			if !slices.ContainsFunc(snap.UserTags, func(tag string) bool { return strings.EqualFold(tag, "s2s-restore:"+allowed) }) {
+				t.Errorf("grant %s without a tag asking for it", a)
+			}
+		}
+		for _, r := range refusals {
+			if r.Object != snap.CRN || r.Reason == "" {
+				t.Errorf("refusal %+v", r)
+			}
+		}
+	})
+}
