@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
 
@@ -19,6 +21,12 @@ import (
 func serveInProcess(t *testing.T) string {
 	t.Helper()
 	_, env := emulatorEnv(t, te.World())
+	return serveWithEnv(t, env)
+}
+
+// serveWithEnv runs `serve` with env as its whole environment.
+func serveWithEnv(t *testing.T, env map[string]string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errOut := &te.Buffer{}
 	a := &app{stdout: io.Discard, stderr: errOut, lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
@@ -76,13 +84,16 @@ func TestServeCutsOffSlowHeaders(t *testing.T) {
 // serveMaxInFlight is the cap serve runs with: handlers.HTTPOptions' default.
 const serveMaxInFlight = 64
 
-// TestServeInFlightCap: when every in-flight slot is taken (here by senders whose bodies never
-// finish), another event is answered 503 with Retry-After at once; once they go, events are
-// handled again.
+// TestServeInFlightCap: when every in-flight slot is taken (here by events waiting for a slow
+// IBM Cloud), another event is answered 503 with Retry-After at once, while a client that never
+// finishes its body holds no slot; once the slow calls return, events are handled again.
 func TestServeInFlightCap(t *testing.T) {
 	t.Parallel()
-	url := serveInProcess(t)
+	srv, env := emulatorEnv(t, te.World())
+	url := serveWithEnv(t, env)
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
+
+	// Bodies that never finish must not take slots: with all of them stalled, events still pass.
 	var stalled []net.Conn
 	defer func() {
 		for _, c := range stalled {
@@ -99,45 +110,51 @@ func TestServeInFlightCap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ignored := []byte(`{"action":"iam.nothing.to.do","outcome":"success","target":{"id":"x"}}`)
-	post := func() (int, string, string) {
-		resp, err := http.Post(url, "application/json", bytes.NewReader(ignored))
+	attach := []byte(`{"action":"is.tag.attach","outcome":"success","target":{"id":"` + te.SnapCRN + `"}}`)
+	post := func(body []byte) (int, string, string) {
+		resp, err := http.Post(url, "application/json", bytes.NewReader(body))
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return 0, "", ""
 		}
 		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header.Get("Retry-After"), string(body)
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
 	}
-	// The stalled requests reach the handler in their own time; wait until they hold every slot.
-	deadline := time.Now().Add(10 * time.Second)
+	if status, _, body := post(attach); status != http.StatusOK {
+		t.Fatalf("with %d stalled bodies an event got %d %s, want 200", serveMaxInFlight, status, body)
+	}
+
+	// Now hold every slot with events whose snapshot read takes 3 s.
+	srv.SetFaults(emulator.Faults{Latency: 3 * time.Second, Routes: []string{"GET /v1/snapshots/{id}"}})
+	var wg sync.WaitGroup
+	for i := range serveMaxInFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			post([]byte(strings.Replace(string(attach), `"success"`, fmt.Sprintf(`"success","eventTime":"%d"`, i), 1)))
+		}()
+	}
+	// Probes are events that need no IBM call, so that they answer at once when they get a slot.
+	probe := []byte(`{"action":"iam.nothing.to.do","outcome":"success","target":{"id":"x"}}`)
+	deadline := time.Now().Add(2 * time.Second)
 	for {
-		status, retryAfter, body := post()
+		status, retryAfter, body := post(probe)
 		if status == http.StatusServiceUnavailable {
 			if retryAfter != "1" || !strings.Contains(body, "too many events in flight") {
 				t.Errorf("503 with Retry-After %q and body %s; want Retry-After 1 and the reason", retryAfter, body)
 			}
 			break
 		}
-		if status != http.StatusOK || time.Now().After(deadline) {
-			t.Fatalf("with %d stalled requests an event got %d %s, want 503", serveMaxInFlight, status, body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for _, c := range stalled {
-		c.Close()
-	}
-	stalled = nil
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		status, _, body := post()
-		if status == http.StatusOK {
-			return
-		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the stalled requests went, an event still got %d %s", status, body)
+			t.Fatalf("with %d events in flight an event got %d %s, want 503", serveMaxInFlight, status, body)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	srv.SetFaults(emulator.Faults{})
+	wg.Wait()
+	if status, _, body := post(attach); status != http.StatusOK {
+		t.Errorf("after the slow events finished, an event got %d %s", status, body)
 	}
 }
 

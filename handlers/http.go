@@ -19,8 +19,8 @@ type HTTPOptions struct {
 	Token string
 	// MaxBodyBytes bounds a request body; 1 MiB when 0.
 	MaxBodyBytes int64
-	// MaxInFlight bounds concurrent event requests; more are answered 503 so the sender backs
-	// off instead of piling up goroutines. 64 when 0.
+	// MaxInFlight bounds the events being handled at once; more are answered 503 so that the
+	// sender backs off instead of piling up work on IBM Cloud. 64 when 0.
 	MaxInFlight int
 	// Ready reports whether the function can work (configured, IAM token obtainable).
 	Ready func(ctx context.Context) error
@@ -84,14 +84,6 @@ func (h *eventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
-	select {
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		h.refuse(w, http.StatusServiceUnavailable, "too many events in flight; retry later")
-		return
-	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -105,6 +97,16 @@ func (h *eventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	deliveries, err := DecodeHTTP(r.Header, body)
 	if err != nil {
 		h.refuse(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// The slot is taken only now: a client that is slow to send its body holds a goroutine
+	// (until the read timeout), never a slot that events waiting for IBM Cloud need.
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		h.refuse(w, http.StatusServiceUnavailable, "too many events in flight; retry later")
 		return
 	}
 	results := make([]Result, len(deliveries))
