@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…"; a plain `go run` says dev.
@@ -52,6 +54,7 @@ func commands() []command {
 }
 
 func main() {
+	ibm.LimitKeyProtectRetries(ibm.DefaultOptions())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a := &app{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}

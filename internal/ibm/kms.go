@@ -201,3 +201,11 @@ func kpError(op string, err error) error {
 	}
 	return &APIError{Op: op, Err: err}
 }
+
+// LimitKeyProtectRetries makes the Key Protect client retry like the other clients. Its retry
+// settings are package variables (4 retries, up to 30 s apart by default), so this is
+// process-wide: call it once from main, before any client is used.
+func LimitKeyProtectRetries(o Options) {
+	kp.RetryMax = o.MaxRetries
+	kp.RetryWaitMax = o.MaxRetryWait
+}
