@@ -1,0 +1,36 @@
+package bench
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestMeasureCalls runs the call-count part of the bench. Calls are deterministic, so the
+// figures are asserted exactly: a warm instance reads the object once and writes nothing when
+// it is converged, adds exactly one write when it is not, and a duplicate costs nothing.
+func TestMeasureCalls(t *testing.T) {
+	measures, err := MeasureCalls(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ name, figure string }{
+		{"calls: converged snapshot tag event, warm", "1 call (GET /v1/snapshots/{id} ×1), 0 writes"},
+		{"calls: converged KMS root key event, warm", "1 call (GET /v2/resource_instances/{id} ×1), 0 writes"},
+		{"calls: snapshot tag event needing one change", "2 calls (GET /v1/snapshots/{id} ×1, POST /v1/policies ×1), 1 write: the converged event's reads + 1 write"},
+		{"calls: KMS root key event needing one change", "2 calls (GET /v2/resource_instances/{id} ×1, POST /v1/policies ×1), 1 write: the converged event's reads + 1 write"},
+		{"calls: duplicate event (same source and id)", "0 calls, 0 writes"},
+	}
+	if len(measures) != len(want) {
+		t.Fatalf("%d measures, want %d: %+v", len(measures), len(want), measures)
+	}
+	for i, w := range want {
+		m := measures[i]
+		if m.Name != w.name || m.Figure != w.figure || !m.Pass {
+			t.Errorf("row %d:\n got %s | %s | %s\nwant %s | %s | PASS", i, m.Name, m.Figure, m.Result(), w.name, w.figure)
+		}
+		if !strings.Contains(m.How, "event") {
+			t.Errorf("row %d does not say how it is measured: %q", i, m.How)
+		}
+	}
+}
