@@ -116,13 +116,18 @@ func hasFlags(fs *flag.FlagSet) bool {
 // the exit code when the command must stop here (help asked, bad flags, wrong argument count).
 // maxArgs < 0 means no upper bound.
 func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) (done bool, code int) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(a.stdout)
-			fs.Usage()
-			return true, exitOK
-		}
-		// flag has already printed the error and the usage.
+	// flag would print the usage itself, to the wrong stream for --help: silence it and print here.
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(a.stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(a.stdout)
+		fs.Usage()
+		return true, exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "%s: %v\n", fs.Name(), err)
+		fs.Usage()
 		return true, exitUsage
 	}
 	n := fs.NArg()
