@@ -10,7 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"strings"
 )
 
 // ActivityEvent is the part of an Activity Tracker (CADF) event the function reads. Only the
@@ -54,45 +54,71 @@ const (
 // CloudEvent or Event Notifications notification whose data holds it. nil without error means
 // the body is well-formed JSON but carries no Activity Tracker event: nothing to do.
 func decodePayload(data []byte) (*ActivityEvent, error) {
-	return decodeWrapped(data, 0)
-}
-
-func decodeWrapped(data []byte, depth int) (*ActivityEvent, error) {
-	if depth > maxWrapping {
-		return nil, errors.New("event wrapped more than 3 deep")
-	}
-	if err := checkJSON(data); err != nil {
+	w, err := readPayload(data, true)
+	if err != nil {
 		return nil, err
 	}
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("want a JSON object: %w", describe(err))
-	}
-	switch {
-	case probe["action"] != nil:
-		var ev ActivityEvent
-		if err := json.Unmarshal(data, &ev); err != nil {
-			return nil, describe(err)
+	return w.activity(0)
+}
+
+// payload is every field the decoder looks at, read in one pass: the Activity Tracker event's,
+// and those of the envelopes that carry one.
+type payload struct {
+	Action      *string                    `json:"action"`
+	Outcome     string                     `json:"outcome"`
+	EventTime   string                     `json:"eventTime"`
+	Target      ActivityTarget             `json:"target"`
+	RequestData map[string]json.RawMessage `json:"requestData"`
+	Data        json.RawMessage            `json:"data"`
+	SpecVersion json.RawMessage            `json:"specversion"`
+}
+
+// readPayload decodes one JSON object; check is false for bytes already checked as part of an
+// enclosing document.
+func readPayload(data []byte, check bool) (*payload, error) {
+	if check {
+		if err := checkJSON(data); err != nil {
+			return nil, err
 		}
-		if ev.Action == "" {
+	}
+	if first := bytes.TrimLeft(data, " \t\r\n"); len(first) == 0 || first[0] != '{' {
+		return nil, errors.New("want a JSON object")
+	}
+	var w payload
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, describe(err)
+	}
+	return &w, nil
+}
+
+// activity is the Activity Tracker event in w, looking through up to maxWrapping envelopes
+// that keep it under "data", possibly as a JSON string.
+func (w *payload) activity(depth int) (*ActivityEvent, error) {
+	switch {
+	case w.Action != nil:
+		if *w.Action == "" {
 			return nil, errors.New("field action: empty")
 		}
-		return &ev, nil
-	case probe["data"] != nil:
-		// An Event Notifications notification (a CloudEvent in JSON) or any envelope that keeps
-		// the event under "data", possibly as a JSON string.
-		inner := probe["data"]
-		var s string
-		if json.Unmarshal(inner, &s) == nil {
-			inner = []byte(s)
-		}
-		ev, err := decodeWrapped(inner, depth+1)
-		if err != nil {
-			return nil, fmt.Errorf("data: %w", err)
-		}
-		return ev, nil
+		return &ActivityEvent{Action: *w.Action, Outcome: w.Outcome, EventTime: w.EventTime, Target: w.Target, RequestData: w.RequestData}, nil
+	case w.Data == nil:
+		return nil, nil
+	case depth >= maxWrapping:
+		return nil, errors.New("event wrapped more than 3 deep")
 	}
-	return nil, nil
+	inner, checked := []byte(w.Data), false
+	var s string
+	if json.Unmarshal(inner, &s) == nil {
+		// A JSON string holds a document of its own, which nothing has checked yet.
+		inner, checked = []byte(s), true
+	}
+	iw, err := readPayload(inner, checked)
+	if err == nil {
+		var ev *ActivityEvent
+		if ev, err = iw.activity(depth + 1); err == nil {
+			return ev, nil
+		}
+	}
+	return nil, fmt.Errorf("data: %w", err)
 }
 
 // describe rewrites encoding/json's errors so that they name the field and what was wanted.
@@ -127,55 +153,120 @@ func jsonKind(goKind string) string {
 }
 
 // checkJSON accepts one JSON value, no deeper than maxJSONDepth, with no key twice in an
-// object: parsers disagree on which duplicate wins, so a duplicate is an attack or a bug.
+// object: parsers disagree on which duplicate wins, so a duplicate is an attack or a bug. It is
+// on every event's path, so it scans the bytes once and allocates only for escaped keys and
+// very large objects.
 func checkJSON(data []byte) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errors.New("empty body")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := walk(dec, 0); err != nil {
+	if err := checkStructure(data); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("malformed JSON: data after the first value at byte %d", dec.InputOffset())
+	if !json.Valid(data) {
+		// The slow path, for bad input only: encoding/json says where it went wrong.
+		var v any
+		err := json.Unmarshal(data, &v)
+		if err == nil {
+			err = errors.New("malformed JSON")
+		}
+		var syntaxErr *json.SyntaxError
+		if errors.As(err, &syntaxErr) && strings.Contains(err.Error(), "after top-level value") {
+			return fmt.Errorf("malformed JSON: data after the first value at byte %d", syntaxErr.Offset)
+		}
+		return describe(err)
 	}
 	return nil
 }
 
-func walk(dec *json.Decoder, depth int) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("malformed JSON at byte %d: %w", dec.InputOffset(), err)
+// smallObject is how many keys an object may have before its duplicate check uses a map.
+const smallObject = 16
+
+// checkStructure checks nesting depth and duplicate keys. It must not trust its input (json.Valid
+// runs after it, so that a deeply nested document gets the depth error), but it only has to be
+// right about documents that are valid JSON.
+func checkStructure(data []byte) error {
+	type frame struct {
+		object    bool
+		keysStart int
+		many      map[string]struct{}
 	}
-	delim, ok := tok.(json.Delim)
-	if !ok || delim == '}' || delim == ']' {
-		return nil
-	}
-	if depth+1 > maxJSONDepth {
-		return fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		if delim == '{' {
-			keyTok, err := dec.Token()
-			if err != nil {
-				return fmt.Errorf("malformed JSON at byte %d: %w", dec.InputOffset(), err)
+	var frameBuf [maxJSONDepth]frame
+	var keyBuf [4 * smallObject][]byte
+	stack, keys := frameBuf[:0], keyBuf[:0]
+	expectKey := false
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			end := stringEnd(data, i)
+			if expectKey && len(stack) > 0 && stack[len(stack)-1].object {
+				key := data[i+1 : end]
+				if bytes.IndexByte(key, '\\') >= 0 && end < len(data) {
+					var unescaped string
+					if json.Unmarshal(data[i:end+1], &unescaped) == nil {
+						key = []byte(unescaped)
+					}
+				}
+				top := &stack[len(stack)-1]
+				if seenKey(keys[top.keysStart:], top.many, key) {
+					return fmt.Errorf("duplicate key %q in a JSON object", abbreviate(string(key)))
+				}
+				if top.many != nil {
+					top.many[string(key)] = struct{}{}
+				} else if keys = append(keys, key); len(keys)-top.keysStart > smallObject {
+					top.many = make(map[string]struct{}, 2*smallObject)
+					for _, k := range keys[top.keysStart:] {
+						top.many[string(k)] = struct{}{}
+					}
+					keys = keys[:top.keysStart]
+				}
 			}
-			key, _ := keyTok.(string)
-			if seen[key] {
-				return fmt.Errorf("duplicate key %q in a JSON object", abbreviate(key))
+			i = end
+		case '{', '[':
+			if len(stack) == maxJSONDepth {
+				return fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
 			}
-			seen[key] = true
+			stack = append(stack, frame{object: data[i] == '{', keysStart: len(keys)})
+			expectKey = data[i] == '{'
+		case '}', ']':
+			if len(stack) > 0 {
+				keys = keys[:stack[len(stack)-1].keysStart]
+				stack = stack[:len(stack)-1]
+			}
+			expectKey = false
+		case ',':
+			expectKey = len(stack) > 0 && stack[len(stack)-1].object
+		case ':':
+			expectKey = false
 		}
-		if err := walk(dec, depth+1); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return fmt.Errorf("malformed JSON at byte %d: %w", dec.InputOffset(), err)
 	}
 	return nil
+}
+
+// stringEnd is the index of the quote that closes the string opening at start, or len(data).
+func stringEnd(data []byte, start int) int {
+	for j := start + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return len(data)
+}
+
+func seenKey(keys [][]byte, many map[string]struct{}, key []byte) bool {
+	if many != nil {
+		_, ok := many[string(key)]
+		return ok
+	}
+	for _, k := range keys {
+		if bytes.Equal(k, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // abbreviate keeps hostile input from flooding error messages and logs.

@@ -114,18 +114,18 @@ func structuredEvent(raw []byte) (Delivery, error) {
 // DecodeJSON decodes a body that came without CloudEvents framing: a bare Activity Tracker
 // event, an Event Notifications notification, or a CloudEvent in JSON sent as plain JSON.
 func DecodeJSON(body []byte) Delivery {
-	if err := checkJSON(body); err != nil {
+	w, err := readPayload(body, true)
+	if err != nil {
 		return Delivery{Err: err}
 	}
-	var probe map[string]json.RawMessage
-	if json.Unmarshal(body, &probe) == nil && probe["specversion"] != nil {
+	if w.SpecVersion != nil {
 		d, err := structuredEvent(body)
 		if err != nil {
 			return Delivery{Err: err}
 		}
 		return d
 	}
-	ev, err := decodePayload(body)
+	ev, err := w.activity(0)
 	if err != nil {
 		return Delivery{Err: err}
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -78,6 +79,10 @@ func TestDecodeHTTP(t *testing.T) {
 		{name: "wrong type for action", header: header("Content-Type", "application/json"), body: `{"action":5}`, want: []string{"err:field action: want string, got number"}},
 		{name: "empty body", header: header("Content-Type", "application/json"), body: "", want: []string{"err:empty body"}},
 		{name: "duplicate keys", header: header("Content-Type", "application/json"), body: `{"action":"is.tag.attach","action":"kms.secrets.create"}`, want: []string{"err:duplicate key \"action\""}},
+		{name: "duplicate keys, one escaped", header: header("Content-Type", "application/json"), body: `{"action":"is.tag.attach","\u0061ction":"kms.secrets.create"}`, want: []string{"err:duplicate key \"action\""}},
+		{name: "duplicate keys in a large object", header: header("Content-Type", "application/json"), body: largeObject(40) + `,"k7":1}`, want: []string{"err:duplicate key \"k7\""}},
+		{name: "a large object without duplicates", header: header("Content-Type", "application/json"), body: largeObject(40) + `,"action":"is.tag.attach","target":{"id":"x"}}`, want: []string{"is.tag.attach"}},
+		{name: "same key in sibling objects is fine", header: header("Content-Type", "application/json"), body: `{"action":"is.tag.attach","target":{"id":"a"},"requestData":{"id":"b","x":{"id":"c"}}}`, want: []string{"is.tag.attach"}},
 		{name: "deep nesting", header: header("Content-Type", "application/json"), body: strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40), want: []string{"err:nested deeper than 32"}},
 		{name: "two values", header: header("Content-Type", "application/json"), body: atTag + atTag, want: []string{"err:data after the first value"}},
 		{name: "JSON but no event", header: header("Content-Type", "application/json"), body: `{"hello":"world"}`, want: []string{"err:not an Activity Tracker event"}},
@@ -126,6 +131,19 @@ func TestDecodeHTTP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// largeObject is the start of an object with n distinct keys, without its closing brace.
+func largeObject(n int) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"k%d":%d`, i, i)
+	}
+	return b.String()
 }
 
 func TestPlainPostIDIsStable(t *testing.T) {
