@@ -146,4 +146,3 @@ func fakeIBMCloud(t *testing.T, root string) []string {
 	}
 	return env
 }
-
