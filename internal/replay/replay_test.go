@@ -175,7 +175,7 @@ func TestBadInput(t *testing.T) {
 		"cannot replay " + p("07-scenario-bad-config.json") + `: scenario: config: invalid configuration (1 problems):`,
 		"cannot replay " + p("08-scenario-secret.json") + ": scenario: config: IBMCLOUD_API_KEY: not a setting a scenario may change",
 		"cannot replay " + p("missing.json") + ": no such file or directory",
-		p("04-garbage.json") + "  -  -  - → rejected: malformed JSON at byte 38: EOF",
+		p("04-garbage.json") + "  -  -  - → rejected: malformed JSON at byte 38: unexpected end of JSON input",
 		"FAILED: rejected as bad input (put files of malformed events under a malformed/ directory to expect that)",
 		p("05-good.json"),
 		p("malformed/01-valid.json"),

@@ -71,7 +71,7 @@ func TestServeTarget(t *testing.T) {
 		t.Errorf("problems %+v, summary %+v\n%s", rep.Problems, rep.Summary, out)
 	}
 	for _, want := range []string{"Replaying to serve at " + srv.URL, "--expect want.json  expect: met, 2 authorizations",
-		"+ create  restore server-protect@" + te.Restorer, "4-bad.json  -  -  - → rejected as expected: malformed JSON at byte 10: EOF"} {
+		"+ create  restore server-protect@" + te.Restorer, "4-bad.json  -  -  - → rejected as expected: malformed JSON at byte 10: unexpected end of JSON input"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
