@@ -29,11 +29,7 @@ func runPolicies(ctx context.Context, a *app, args []string) int {
 	if done, code := a.parse(fs, args, 0, 0); done {
 		return code
 	}
-	cfg, ok := a.loadConfig(nil)
-	if !ok {
-		return exitUsage
-	}
-	s, code := a.connect(ctx, cfg, l)
+	s, code := a.open(ctx, l, nil)
 	if code != exitOK {
 		return code
 	}

@@ -24,11 +24,7 @@ func runReconcile(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintln(a.stderr, "reconcile: --concurrency and --max-writes-per-second must be positive")
 		return exitUsage
 	}
-	cfg, ok := a.loadConfig(func(c *config.Config) { c.DryRun = c.DryRun || *dryRun })
-	if !ok {
-		return exitUsage
-	}
-	s, code := a.connect(ctx, cfg, l)
+	s, code := a.open(ctx, l, func(c *config.Config) { c.DryRun = c.DryRun || *dryRun })
 	if code != exitOK {
 		return code
 	}

@@ -39,7 +39,7 @@ func runServe(ctx context.Context, a *app, args []string) int {
 	if done, code := a.parse(fs, args, 0, 0); done {
 		return code
 	}
-	cfg, ok := a.loadConfig(func(c *config.Config) {
+	s, code := a.open(ctx, l, func(c *config.Config) {
 		if *port != 0 {
 			c.Port = *port
 		}
@@ -47,18 +47,14 @@ func runServe(ctx context.Context, a *app, args []string) int {
 			c.RecordDir = *recordDir
 		}
 	})
-	if !ok {
-		return exitUsage
-	}
-	addr := *listen
-	if addr == "" {
-		addr = ":" + strconv.Itoa(cfg.Port)
-	}
-	s, code := a.connect(ctx, cfg, l)
 	if code != exitOK {
 		return code
 	}
 	defer s.Close()
+	addr := *listen
+	if addr == "" {
+		addr = ":" + strconv.Itoa(s.Config.Port)
+	}
 
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()

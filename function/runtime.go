@@ -50,6 +50,16 @@ func (a *app) loadConfig(override func(*config.Config)) (config.Config, bool) {
 	return cfg, true
 }
 
+// open reads the configuration (override applies the subcommand's flags) and connects; a code
+// other than exitOK means the subcommand must stop with it.
+func (a *app) open(ctx context.Context, l localFlags, override func(*config.Config)) (*session, int) {
+	cfg, ok := a.loadConfig(override)
+	if !ok {
+		return nil, exitUsage
+	}
+	return a.connect(ctx, cfg, l)
+}
+
 // connect builds the runtime from cfg, first starting the emulator when l.local is set. It
 // returns an exit code other than exitOK when it cannot.
 func (a *app) connect(ctx context.Context, cfg config.Config, l localFlags) (*session, int) {

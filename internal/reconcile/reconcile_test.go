@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -289,5 +290,32 @@ func TestOutdatedRolesAreReplaced(t *testing.T) {
 	}
 	if !slices.Contains(e.Grants(), restore(te.Restorer, te.Snap)) {
 		t.Errorf("not replaced: %v", e.Grants())
+	}
+}
+
+// TestBackgroundRunsOneAtATime: a cron tick during a run does not start a second one.
+func TestBackgroundRunsOneAtATime(t *testing.T) {
+	e := te.Start(t, te.World(), nil)
+	rt := e.Runtime
+	r := reconcile.New(reconcile.Options{Rules: rt.Config.Rules(), Regions: rt.Config.Regions, Mode: plan.ModeSync, MaxWritesPerSecond: -1},
+		rt.Cloud.Snapshots, rt.Cloud.Instances, rt.Cloud.Keys, rt.Index)
+	bg := reconcile.NewBackground(context.Background(), r, rt.Logger)
+	e.Emulator.SetFaults(emulator.Faults{Latency: 300 * time.Millisecond, Routes: []string{"GET /v1/policies"}})
+	if !bg.Trigger() {
+		t.Fatal("the first tick did not start a run")
+	}
+	if bg.Trigger() {
+		t.Error("a tick during a run started a second one")
+	}
+	bg.Wait()
+	if lists := e.Emulator.Stats().Calls["GET /v1/policies"]; lists != 1 {
+		t.Errorf("%d policy lists, want the one run's", lists)
+	}
+	if !bg.Trigger() {
+		t.Error("a tick after the run did not start a new one")
+	}
+	bg.Wait()
+	if got := len(e.Grants()); got != 3 {
+		t.Errorf("%d policies after the runs, want 3", got)
 	}
 }
