@@ -1,8 +1,6 @@
 package authz_test
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/testcorpus"
 )
 
 const (
@@ -19,39 +18,16 @@ const (
 	snapshot = "r006-1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b"
 )
 
-// tagsInTestdata are the restore tags quoted in the project's recorded events and worlds
-// (testdata/), when the directory is there.
-func tagsInTestdata(t testing.TB) []string {
-	quoted := regexp.MustCompile(`"([^"]*s2s-restore[^"]*)"`)
-	seen := map[string]bool{}
-	var out []string
-	err := filepath.WalkDir(filepath.Join("..", "..", "testdata"), func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, m := range quoted.FindAllSubmatch(data, -1) {
-			if s := string(m[1]); !seen[s] {
-				seen[s] = true
-				out = append(out, s)
-			}
-		}
-		return nil
-	})
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatalf("reading testdata: %v", err)
-	}
-	return out
+// restoreTags are the restore tags quoted in the project's recorded events and worlds.
+func restoreTags(t testing.TB) []string {
+	return testcorpus.Quoted(t, "../..", regexp.MustCompile(`"([^"]*s2s-restore[^"]*)"`))
 }
 
 // FuzzParseRestoreTag: a tag is a restore request only when it starts with the prefix and a
 // colon; a request the parser accepts names a valid account ID, exactly what follows the
 // colon; one it refuses names no account.
 func FuzzParseRestoreTag(f *testing.F) {
-	for _, tag := range tagsInTestdata(f) {
+	for _, tag := range restoreTags(f) {
 		f.Add("s2s-restore", tag)
 	}
 	f.Fuzz(func(t *testing.T, prefix, tag string) {
@@ -82,7 +58,7 @@ func FuzzParseRestoreTag(f *testing.F) {
 // FuzzForSnapshot: whatever tags a snapshot carries (one per line), the only grants the rules
 // give are restore grants of that snapshot to an allowed account, each fitting its template.
 func FuzzForSnapshot(f *testing.F) {
-	for _, tag := range tagsInTestdata(f) {
+	for _, tag := range restoreTags(f) {
 		f.Add(tag)
 	}
 	f.Fuzz(func(t *testing.T, tags string) {

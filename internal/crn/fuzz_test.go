@@ -1,48 +1,19 @@
 package crn_test
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/testcorpus"
 )
-
-// crnsInTestdata are the CRNs quoted in the project's recorded events and worlds (testdata/), when
-// the directory is there: real shapes to mutate from.
-func crnsInTestdata(t testing.TB) []string {
-	quoted := regexp.MustCompile(`"(crn:[^"]*)"`)
-	seen := map[string]bool{}
-	var out []string
-	err := filepath.WalkDir(filepath.Join("..", "..", "testdata"), func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, m := range quoted.FindAllSubmatch(data, -1) {
-			if s := string(m[1]); !seen[s] {
-				seen[s] = true
-				out = append(out, s)
-			}
-		}
-		return nil
-	})
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatalf("reading testdata: %v", err)
-	}
-	return out
-}
 
 // FuzzParse: Parse never panics, says briefly what is wrong with what it refuses, and what it
 // accepts prints back exactly as it came and parses again to the same CRN, whose account is
 // either absent or a valid account ID.
 func FuzzParse(f *testing.F) {
-	for _, s := range crnsInTestdata(f) {
+	for _, s := range testcorpus.Quoted(f, "../..", regexp.MustCompile(`"(crn:[^"]*)"`)) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
