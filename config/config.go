@@ -142,6 +142,13 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
+// Defaults is the configuration of an empty environment (valid but for the missing credentials;
+// the tests hold it to that), for runs that set what they need themselves.
+func Defaults() Config {
+	c, _ := FromEnv(func(string) (string, bool) { return "", false })
+	return c
+}
+
 // Validate checks the rules that span variables. Missing credentials are an error, never
 // silently replaced by anything: local runs set the emulator's API key before validating.
 func (c Config) Validate() error {

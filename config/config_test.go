@@ -21,10 +21,11 @@ func env(m map[string]string) func(string) (string, bool) {
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := FromEnv(env(map[string]string{"IBMCLOUD_API_KEY": "key"}))
-	if err != nil {
-		t.Fatal(err)
+	if _, err := FromEnv(env(nil)); err != nil {
+		t.Fatalf("an empty environment is not valid: %v", err)
 	}
+	c := Defaults()
+	c.APIKey = "key"
 	want := Config{
 		APIKey: "key", IAMURL: DefaultIAMURL, VPCURL: DefaultVPCURL, ResourceControllerURL: DefaultResourceControllerURL,
 		TaggingURL: DefaultTaggingURL, KMSURL: DefaultKMSURL, Regions: []string{"us-south"}, RestoreTagPrefix: "s2s-restore",

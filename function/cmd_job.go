@@ -37,7 +37,7 @@ func runJob(ctx context.Context, a *app, args []string) int {
 	if !hasEvent {
 		return a.reconcileOnce(ctx, s, reconcileOutput{})
 	}
-	service := handlers.NewService(s.Converger, handlers.Options{AccountID: s.Config.AccountID, Logger: s.Logger, Reconciler: onceReconciler{ctx: ctx, a: a, s: s}})
+	service := s.Service(onceReconciler{ctx: ctx, a: a, s: s})
 	r := service.Handle(ctx, d)
 	a.printJSON(r)
 	return handlers.JobExitCode(r)

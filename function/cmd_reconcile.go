@@ -40,7 +40,7 @@ type reconcileOutput struct {
 
 // reconcileOnce runs one full reconcile and prints its plan and outcome.
 func (a *app) reconcileOnce(ctx context.Context, s *session, out reconcileOutput) int {
-	rep := newReconciler(s, out).Run(ctx)
+	rep := s.Reconciler(out.concurrency, out.maxWrites).Run(ctx)
 	reconcile.LogReport(s.Logger, rep)
 	if out.json {
 		a.printJSON(rep.JSON(s.Config.DryRun))
@@ -52,13 +52,4 @@ func (a *app) reconcileOnce(ctx context.Context, s *session, out reconcileOutput
 		return exitFailure
 	}
 	return exitOK
-}
-
-// newReconciler builds the full reconcile over a session's adapters and policy index; zero
-// output settings take the reconciler's defaults.
-func newReconciler(s *session, out reconcileOutput) *reconcile.Reconciler {
-	return reconcile.New(reconcile.Options{
-		Rules: s.Config.Rules(), Regions: s.Config.Regions, Mode: s.Config.SyncMode, DryRun: s.Config.DryRun,
-		Concurrency: out.concurrency, MaxWritesPerSecond: out.maxWrites,
-	}, s.Cloud.Snapshots, s.Cloud.Instances, s.Cloud.Keys, s.Index)
 }

@@ -58,8 +58,8 @@ func runServe(ctx context.Context, a *app, args []string) int {
 
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()
-	rec := reconcile.NewBackground(runCtx, newReconciler(s, reconcileOutput{}), s.Logger)
-	service := handlers.NewService(s.Converger, handlers.Options{AccountID: s.Config.AccountID, Logger: s.Logger, Reconciler: rec})
+	rec := reconcile.NewBackground(runCtx, s.Reconciler(0, 0), s.Logger)
+	service := s.Service(rec)
 	httpOptions := handlers.HTTPOptions{Path: *path, Token: s.Config.EventAuthToken, Ready: s.Cloud.Ready}
 	if s.Config.RecordDir != "" {
 		httpOptions.Record = record.New(s.Config.RecordDir, record.Options{Redact: *redact, Logger: s.Logger}).Record

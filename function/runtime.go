@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 
@@ -86,16 +87,14 @@ func (a *app) connect(ctx context.Context, cfg config.Config, l localFlags) (*se
 		s.emulator = srv
 		cfg = wiring.PointAtEmulator(cfg, srv)
 	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(a.stderr, "s2s-authorizer: %v\n", err)
-		s.closeEmulator()
-		return nil, exitUsage
-	}
-	logger := logging.New(cfg.LogLevel, a.stderr)
-	rt, err := wiring.Build(ctx, cfg, logger, ibm.DefaultOptions())
+	rt, err := wiring.Build(ctx, cfg, logging.New(cfg.LogLevel, a.stderr), ibm.DefaultOptions())
 	if err != nil {
 		fmt.Fprintf(a.stderr, "s2s-authorizer: %v\n", err)
 		s.closeEmulator()
+		var cfgErr *config.Error
+		if errors.As(err, &cfgErr) {
+			return nil, exitUsage
+		}
 		return nil, exitFailure
 	}
 	s.Runtime = rt

@@ -48,7 +48,7 @@ func MeasureCalls(ctx context.Context) ([]Measure, error) {
 		return nil, err
 	}
 	defer closeRT()
-	service := handlers.NewService(rt.Converger, handlers.Options{AccountID: rt.Config.AccountID, Logger: rt.Logger})
+	service := rt.Service(nil)
 	fn, err := serveFunction(service.NewHTTPHandler(handlers.HTTPOptions{Ready: rt.Cloud.Ready}))
 	if err != nil {
 		return nil, err

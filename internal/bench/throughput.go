@@ -119,7 +119,7 @@ func runFunction(ctx context.Context, srv *emulator.Server, world *emulator.Worl
 		return run{}, err
 	}
 	defer closeRT()
-	service := handlers.NewService(rt.Converger, handlers.Options{AccountID: rt.Config.AccountID, Logger: rt.Logger})
+	service := rt.Service(nil)
 	fn, err := serveFunction(service.NewHTTPHandler(handlers.HTTPOptions{Ready: rt.Cloud.Ready}))
 	if err != nil {
 		return run{}, err

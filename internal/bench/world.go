@@ -11,7 +11,6 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/logging"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/reconcile"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/wiring"
 )
 
@@ -104,10 +103,7 @@ func converged(ctx context.Context, w *emulator.World) (*emulator.World, error) 
 		return nil, err
 	}
 	defer closeRT()
-	rep := reconcile.New(reconcile.Options{
-		Rules: rt.Config.Rules(), Regions: rt.Config.Regions, Mode: rt.Config.SyncMode,
-		Concurrency: 8, MaxWritesPerSecond: -1,
-	}, rt.Cloud.Snapshots, rt.Cloud.Instances, rt.Cloud.Keys, rt.Index).Run(ctx)
+	rep := rt.Reconciler(8, -1).Run(ctx)
 	if rep.Failed() {
 		var b strings.Builder
 		rep.WriteOutcome(&b)
@@ -147,9 +143,6 @@ func newRuntime(ctx context.Context, srv *emulator.Server, logOut io.Writer) (rt
 	vars := env(srv)
 	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
 	o := ibm.DefaultOptions()

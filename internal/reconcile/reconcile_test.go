@@ -21,10 +21,9 @@ import (
 )
 
 func run(e *te.Env, dryRun bool) reconcile.Report {
-	rt := e.Runtime
-	r := reconcile.New(reconcile.Options{Rules: rt.Config.Rules(), Regions: rt.Config.Regions, Mode: rt.Config.SyncMode,
-		DryRun: dryRun, MaxWritesPerSecond: -1}, rt.Cloud.Snapshots, rt.Cloud.Instances, rt.Cloud.Keys, rt.Index)
-	return r.Run(context.Background())
+	rt := *e.Runtime
+	rt.Config.DryRun = dryRun
+	return rt.Reconciler(0, -1).Run(context.Background())
 }
 
 func restore(account, snap string) string {
@@ -253,12 +252,9 @@ func TestUnreadableRegionKeepsItsPolicies(t *testing.T) {
 func TestScopeSwitch(t *testing.T) {
 	e := te.Start(t, te.World(), nil)
 	run(e, false)
-	rt := e.Runtime
-	rules := rt.Config.Rules()
-	rules.KMSScope = authz.ScopeKey
-	r := reconcile.New(reconcile.Options{Rules: rules, Regions: rt.Config.Regions, Mode: plan.ModeSync, MaxWritesPerSecond: -1},
-		rt.Cloud.Snapshots, rt.Cloud.Instances, rt.Cloud.Keys, rt.Index)
-	if rep := r.Run(context.Background()); rep.Failed() {
+	rt := *e.Runtime
+	rt.Config.KMSScope = authz.ScopeKey
+	if rep := rt.Reconciler(0, -1).Run(context.Background()); rep.Failed() {
 		t.Fatalf("%v %v", rep.ReadErrors, rep.Applied.Err())
 	}
 	want := []string{
@@ -296,10 +292,7 @@ func TestOutdatedRolesAreReplaced(t *testing.T) {
 // TestBackgroundRunsOneAtATime: a cron tick during a run does not start a second one.
 func TestBackgroundRunsOneAtATime(t *testing.T) {
 	e := te.Start(t, te.World(), nil)
-	rt := e.Runtime
-	r := reconcile.New(reconcile.Options{Rules: rt.Config.Rules(), Regions: rt.Config.Regions, Mode: plan.ModeSync, MaxWritesPerSecond: -1},
-		rt.Cloud.Snapshots, rt.Cloud.Instances, rt.Cloud.Keys, rt.Index)
-	bg := reconcile.NewBackground(context.Background(), r, rt.Logger)
+	bg := reconcile.NewBackground(context.Background(), e.Runtime.Reconciler(0, -1), e.Runtime.Logger)
 	e.Emulator.SetFaults(emulator.Faults{Latency: 300 * time.Millisecond, Routes: []string{"GET /v1/policies"}})
 	if !bg.Trigger() {
 		t.Fatal("the first tick did not start a run")

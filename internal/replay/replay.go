@@ -146,9 +146,6 @@ func runEvents(ctx context.Context, o Options, units []unit) (RunReport, error) 
 		defer emu.Close()
 		cfg := wiring.PointAtEmulator(o.Config, emu)
 		cfg.DryRun = cfg.DryRun || o.DryRun
-		if err := cfg.Validate(); err != nil {
-			return run, err
-		}
 		l, err := newLocal(ctx, cfg, emu, o)
 		if err != nil {
 			return run, err
@@ -192,9 +189,6 @@ func runScenario(ctx context.Context, o Options, sc *scenario) RunReport {
 	defer emu.Close()
 	cfg := wiring.PointAtEmulator(sc.config, emu)
 	cfg.DryRun = cfg.DryRun || o.DryRun
-	if err := cfg.Validate(); err != nil {
-		return fail("config: " + err.Error())
-	}
 	t, err := newLocal(ctx, cfg, emu, o)
 	if err != nil {
 		return fail(err.Error())

@@ -45,10 +45,8 @@ func newLocal(ctx context.Context, cfg config.Config, emu *emulator.Server, o Op
 	if emu != nil {
 		writes = -1
 	}
-	rec := &syncReconciler{r: reconcile.New(reconcile.Options{
-		Rules: rt.Config.Rules(), Regions: rt.Config.Regions, Mode: rt.Config.SyncMode, DryRun: rt.Config.DryRun, MaxWritesPerSecond: writes,
-	}, rt.Cloud.Snapshots, rt.Cloud.Instances, rt.Cloud.Keys, rt.Index)}
-	svc := handlers.NewService(rt.Converger, handlers.Options{AccountID: rt.Config.AccountID, Logger: rt.Logger, Reconciler: rec})
+	rec := &syncReconciler{r: rt.Reconciler(0, writes)}
+	svc := rt.Service(rec)
 	return &local{rt: rt, svc: svc, emu: emu, rec: rec}, nil
 }
 

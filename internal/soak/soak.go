@@ -29,7 +29,6 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/logging"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/reconcile"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/wiring"
 )
 
@@ -217,21 +216,14 @@ func Run(ctx context.Context, p Params) (Counts, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	cfg, err := config.FromEnv(func(string) (string, bool) { return "", false })
-	if err != nil {
-		return c, fmt.Errorf("soak: default configuration: %w", err)
-	}
-	cfg = wiring.PointAtEmulator(cfg, srv)
+	cfg := config.Defaults()
 	cfg.Regions = regions
 	cfg.RestoreAllowedAccounts, cfg.KMSConsumerAccounts, cfg.KMSScope = g.rules.RestoreAllowedAccounts, g.rules.KMSConsumerAccounts, g.rules.KMSScope
-	if err := cfg.Validate(); err != nil {
-		return c, fmt.Errorf("soak: %w", err)
-	}
-	rt, err := wiring.Build(ctx, cfg, logging.New("info", log), p.IBM)
+	rt, err := wiring.BuildOn(ctx, srv, cfg, logging.New("info", log), p.IBM)
 	if err != nil {
 		return c, fmt.Errorf("soak: %w", err)
 	}
-	service := handlers.NewService(rt.Converger, handlers.Options{AccountID: rt.Config.AccountID, Logger: rt.Logger})
+	service := rt.Service(nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return c, fmt.Errorf("soak: %w", err)
@@ -274,9 +266,7 @@ func Run(ctx context.Context, p Params) (Counts, error) {
 	if c.BeforeReconcile, err = Check(initial, srv.World(), g.rules); err != nil {
 		return c, err
 	}
-	rep := reconcile.New(reconcile.Options{
-		Rules: rt.Config.Rules(), Regions: rt.Config.Regions, Mode: rt.Config.SyncMode, MaxWritesPerSecond: -1,
-	}, rt.Cloud.Snapshots, rt.Cloud.Instances, rt.Cloud.Keys, rt.Index).Run(ctx)
+	rep := rt.Reconciler(0, -1).Run(ctx)
 	c.ReconcileWrites, c.ReconcileReadErrors = rep.Applied.Writes(), len(rep.ReadErrors)
 	if rep.Failed() {
 		c.ReconcileErr = fmt.Errorf("the final reconcile failed: read errors %v, apply: %v", rep.ReadErrors, rep.Applied.Err())

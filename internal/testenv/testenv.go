@@ -80,21 +80,14 @@ func Start(t testing.TB, world *emulator.World, mutate func(*config.Config)) *En
 		t.Fatalf("start emulator: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	cfg, err := config.FromEnv(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("default config: %v", err)
-	}
-	cfg = wiring.PointAtEmulator(cfg, srv)
+	cfg := config.Defaults()
 	cfg.RestoreAllowedAccounts = []string{Restorer}
 	cfg.Regions = []string{"us-south", "eu-de"}
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
 	logs := &Buffer{}
-	rt, err := wiring.Build(context.Background(), cfg, logging.New("debug", logs), FastOptions())
+	rt, err := wiring.BuildOn(context.Background(), srv, cfg, logging.New("debug", logs), FastOptions())
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -104,7 +97,7 @@ func Start(t testing.TB, world *emulator.World, mutate func(*config.Config)) *En
 
 // Service is the event handling service over the path.
 func (e *Env) Service() *handlers.Service {
-	return handlers.NewService(e.Runtime.Converger, handlers.Options{AccountID: e.Runtime.Config.AccountID, Logger: e.Runtime.Logger})
+	return e.Runtime.Service(nil)
 }
 
 // HTTP serves the service on loopback, as serve does.
