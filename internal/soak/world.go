@@ -2,7 +2,6 @@ package soak
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -101,28 +100,21 @@ func generate(p Params, rng *rand.Rand) (*generated, error) {
 	g.world.Snapshots[1].UserTags = slices.DeleteFunc(g.world.Snapshots[1].UserTags, func(t string) bool { return t == "s2s-restore:"+restorers[1] })
 
 	var policies []json.RawMessage
-	add := func(grant authz.Grant, id, description string) error {
-		raw, err := policyJSON(grant, id, description)
-		policies = append(policies, raw)
-		return err
+	add := func(grant authz.Grant, id, description string) {
+		policies = append(policies, te.PolicyJSON(grant, id, description))
 	}
 	s0, s1 := g.snapshot(0), g.snapshot(1)
-	errs := []error{
-		add(g.restore(s0, restorers[0]).Grant, "0a000000-0000-4000-8000-000000000001", "made by hand"),
-		add(withSubject(g.restore(s1, restorers[0]).Grant, Stranger), "0a000000-0000-4000-8000-000000000002", "made by hand"),
-	}
+	add(g.restore(s0, restorers[0]).Grant, "0a000000-0000-4000-8000-000000000001", "made by hand")
+	add(withSubject(g.restore(s1, restorers[0]).Grant, Stranger), "0a000000-0000-4000-8000-000000000002", "made by hand")
 	stale := g.restore(s1, restorers[1])
-	errs = append(errs, add(stale.Grant, "", stale.Description()))
+	add(stale.Grant, "", stale.Description())
 	for range 3 {
 		region := regions[rng.IntN(len(regions))]
 		gone := authz.Snapshot{ID: regionCode[region] + "-" + uuid(rng)}
 		gone.CRN = emulator.SnapshotCRN(Account, region, gone.ID)
 		g.vanished = append(g.vanished, gone.CRN)
 		a := g.restore(gone, restorers[rng.IntN(len(restorers))])
-		errs = append(errs, add(a.Grant, "", a.Description()))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("soak: world policies: %w", err)
+		add(a.Grant, "", a.Description())
 	}
 	g.world.Policies = policies
 	return g, nil
@@ -149,20 +141,6 @@ func withSubject(grant authz.Grant, account string) authz.Grant {
 		}
 	}
 	return grant
-}
-
-// policyJSON is grant as IAM returns it; with this project's marker as description it is a
-// managed policy, with any other a hand-made one. An empty id is assigned by the emulator.
-func policyJSON(grant authz.Grant, id, description string) (json.RawMessage, error) {
-	var p map[string]any
-	if err := json.Unmarshal(te.HandMade(grant), &p); err != nil {
-		return nil, err
-	}
-	p["description"] = description
-	if id != "" {
-		p["id"] = id
-	}
-	return json.Marshal(p)
 }
 
 // uuid is a random lowercase 8-4-4-4-12 hex GUID, reproducible from the seed.

@@ -217,7 +217,11 @@ func Post(t testing.TB, url string, header http.Header, body []byte) (int, handl
 }
 
 // HandMade is g as an IAM v1 policy that someone created by hand, for a world's policies.
-func HandMade(g authz.Grant) json.RawMessage {
+func HandMade(g authz.Grant) json.RawMessage { return PolicyJSON(g, "", "made by hand") }
+
+// PolicyJSON is g as IAM v1 returns it, with description (this project's marker makes it a
+// managed policy); an empty id is assigned by the emulator.
+func PolicyJSON(g authz.Grant, id, description string) json.RawMessage {
 	type attrs struct {
 		Attributes []authz.Attribute `json:"attributes"`
 	}
@@ -225,12 +229,13 @@ func HandMade(g authz.Grant) json.RawMessage {
 		RoleID string `json:"role_id"`
 	}
 	p := struct {
+		ID          string  `json:"id,omitempty"`
 		Type        string  `json:"type"`
 		Description string  `json:"description"`
 		Subjects    []attrs `json:"subjects"`
 		Resources   []attrs `json:"resources"`
 		Roles       []role  `json:"roles"`
-	}{Type: g.Type, Description: "made by hand", Subjects: []attrs{{g.Subjects}}, Resources: []attrs{{g.Resources}}}
+	}{ID: id, Type: g.Type, Description: description, Subjects: []attrs{{g.Subjects}}, Resources: []attrs{{g.Resources}}}
 	for _, r := range g.Roles {
 		p.Roles = append(p.Roles, role{r})
 	}
