@@ -185,7 +185,7 @@ func TestLostResponseIsAdopted(t *testing.T) {
 	e.Emulator.SetFaults(emulator.Faults{PCommitThenFail: 1, Routes: []string{"POST /v1/policies"}})
 	h, body := envelopes[0].wrap(activity("is.tag.attach", te.SnapCRN, nil))
 	status, resp := te.Post(t, srv.URL, h, body)
-	if status != 200 || resp.Results[0].Changes[0].Op != "adopt" {
+	if status != 200 || resp.Results[0].Changes[0].Op != "adopt" || resp.Results[0].Changes[0].Symbol != "~" {
 		t.Fatalf("answer %d %+v, want the policy adopted", status, resp)
 	}
 	if diff := cmp.Diff([]string{restoreGrant(te.Restorer)}, e.Grants()); diff != "" {

@@ -88,6 +88,8 @@ type Result struct {
 type ChangeResult struct {
 	// Op is the plan's verb: create, delete, keep, adopt, covered, retain, replace, blocked.
 	Op string `json:"op"`
+	// Symbol is Op's plan-line prefix: + create, - delete, ~ adopt, -/+ replace, ! blocked, = the rest.
+	Symbol string `json:"symbol"`
 	// Result is what applying it did: created, deleted, gone, kept, adopted, covered, retained,
 	// replaced, blocked, planned (dry run) or failed.
 	Result   string `json:"result"`
@@ -190,7 +192,11 @@ func changeResults(report apply.Report) []ChangeResult {
 		if !ok { // planned or failed: the plan's own verb
 			op = string(c.Action)
 		}
-		cr := ChangeResult{Op: op, Result: string(res.Outcome), PolicyID: res.PolicyID, Kind: string(c.Kind()), Grant: c.Grant().String()}
+		symbol := c.Symbol()
+		if res.Outcome == apply.Adopted {
+			symbol = "~"
+		}
+		cr := ChangeResult{Op: op, Symbol: symbol, Result: string(res.Outcome), PolicyID: res.PolicyID, Kind: string(c.Kind()), Grant: c.Grant().String()}
 		if res.Err != nil {
 			cr.Error = res.Err.Error()
 		}

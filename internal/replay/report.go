@@ -305,10 +305,7 @@ func (st Step) writeEvent(b *bytes.Buffer) {
 
 // changeLine renders one change of an event the way plan lines read.
 func changeLine(c handlers.ChangeResult) string {
-	symbol := map[string]string{"create": "+", "delete": "-", "adopt": "~", "replace": "-/+", "blocked": "!"}[c.Op]
-	if symbol == "" {
-		symbol = "="
-	}
+	symbol := c.Symbol
 	note := ""
 	switch apply.Outcome(c.Result) {
 	case apply.Gone:
