@@ -25,7 +25,6 @@ const (
 	DefaultIAMURL                = "https://iam.cloud.ibm.com"
 	DefaultVPCURL                = "https://" + RegionPlaceholder + ".iaas.cloud.ibm.com/v1"
 	DefaultResourceControllerURL = "https://resource-controller.cloud.ibm.com"
-	DefaultTaggingURL            = "https://tags.global-search-tagging.cloud.ibm.com"
 	DefaultKMSURL                = "https://" + RegionPlaceholder + ".kms.cloud.ibm.com"
 	// DefaultHPCSURL is unconfirmed: Hyper Protect Crypto Services instances may have their own
 	// key management endpoint (with a port); set IBMCLOUD_KMS_URL to it when they do.
@@ -40,7 +39,6 @@ type Config struct {
 	IAMURL                 string
 	VPCURL                 string
 	ResourceControllerURL  string
-	TaggingURL             string
 	KMSURL                 string
 	Regions                []string
 	RestoreTagPrefix       string
@@ -96,7 +94,6 @@ var variables = []variable{
 	{name: "IBMCLOUD_IAM_URL", def: DefaultIAMURL, parse: func(c *Config, v string) error { c.IAMURL = v; return checkURL(v) }},
 	{name: "IBMCLOUD_VPC_URL", def: DefaultVPCURL, parse: func(c *Config, v string) error { c.VPCURL = v; return checkURL(v) }},
 	{name: "IBMCLOUD_RESOURCE_CONTROLLER_URL", def: DefaultResourceControllerURL, parse: func(c *Config, v string) error { c.ResourceControllerURL = v; return checkURL(v) }},
-	{name: "IBMCLOUD_TAGGING_URL", def: DefaultTaggingURL, parse: func(c *Config, v string) error { c.TaggingURL = v; return checkURL(v) }},
 	{name: "IBMCLOUD_KMS_URL", def: DefaultKMSURL, parse: func(c *Config, v string) error { c.KMSURL = v; return checkURL(v) }},
 	{name: "IBMCLOUD_REGIONS", def: "us-south", parse: parseRegions},
 	{name: "RESTORE_TAG_PREFIX", def: "s2s-restore", parse: parsePrefix},
@@ -110,15 +107,6 @@ var variables = []variable{
 	{name: "LOG_LEVEL", def: "info", parse: parseLogLevel},
 	{name: "POLICY_CACHE_TTL", def: "60s", parse: parseTTL},
 	{name: "RECORD_DIR", parse: func(c *Config, v string) error { c.RecordDir = v; return nil }},
-}
-
-// Variables lists the names of every configuration variable, in the order of the README table.
-func Variables() []string {
-	names := make([]string, len(variables))
-	for i, v := range variables {
-		names[i] = v.name
-	}
-	return names
 }
 
 // FromEnv reads every variable through lookup (os.LookupEnv in production). It reports all bad

@@ -28,7 +28,7 @@ func TestDefaults(t *testing.T) {
 	c.APIKey = "key"
 	want := Config{
 		APIKey: "key", IAMURL: DefaultIAMURL, VPCURL: DefaultVPCURL, ResourceControllerURL: DefaultResourceControllerURL,
-		TaggingURL: DefaultTaggingURL, KMSURL: DefaultKMSURL, Regions: []string{"us-south"}, RestoreTagPrefix: "s2s-restore",
+		KMSURL: DefaultKMSURL, Regions: []string{"us-south"}, RestoreTagPrefix: "s2s-restore",
 		KMSScope: authz.ScopeInstance, SyncMode: plan.ModeSync, Port: 8080, LogLevel: "info", PolicyCacheTTL: time.Minute,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
@@ -89,7 +89,6 @@ func TestBadValues(t *testing.T) {
 		{"IBMCLOUD_IAM_URL", "iam.cloud.ibm.com", "absolute http or https URL"},
 		{"IBMCLOUD_VPC_URL", "ftp://x/v1", "absolute http or https URL"},
 		{"IBMCLOUD_RESOURCE_CONTROLLER_URL", "http://", "absolute http or https URL"},
-		{"IBMCLOUD_TAGGING_URL", "::", "absolute http or https URL"},
 		{"IBMCLOUD_KMS_URL", "/relative", "absolute http or https URL"},
 		{"IBMCLOUD_REGIONS", "Dallas", "not a region name"},
 		{"IBMCLOUD_REGIONS", ",", "at least one region"},

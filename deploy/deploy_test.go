@@ -820,7 +820,6 @@ func TestConfigPassesThrough(t *testing.T) {
 		"IBMCLOUD_IAM_URL":                 "https://iam.example.test",
 		"IBMCLOUD_VPC_URL":                 "https://vpc.example.test/v1",
 		"IBMCLOUD_RESOURCE_CONTROLLER_URL": "https://rc.example.test",
-		"IBMCLOUD_TAGGING_URL":             "https://tags.example.test",
 		"IBMCLOUD_KMS_URL":                 "https://kms.example.test",
 		"IBMCLOUD_REGIONS":                 "us-south,eu-de",
 		"RESTORE_TAG_PREFIX":               "restore-to",
@@ -906,7 +905,7 @@ func TestHelp(t *testing.T) {
 			"--dry-run", "--delete", "--delete-project", "--yes", "--help",
 			"KAFKA_USER", "KAFKA_PASSWORD", "IBMCLOUD_TRUSTED_PROFILE", "EVENT_AUTH_TOKEN", "PORT",
 			"IBMCLOUD_ACCOUNT_ID", "IBMCLOUD_IAM_URL", "IBMCLOUD_VPC_URL", "IBMCLOUD_RESOURCE_CONTROLLER_URL",
-			"IBMCLOUD_TAGGING_URL", "IBMCLOUD_KMS_URL", "IBMCLOUD_REGIONS", "RESTORE_TAG_PREFIX",
+			"IBMCLOUD_KMS_URL", "IBMCLOUD_REGIONS", "RESTORE_TAG_PREFIX",
 			"RESTORE_ALLOWED_ACCOUNTS", "KMS_CONSUMER_ACCOUNTS", "KMS_SCOPE", "SYNC_MODE", "DRY_RUN",
 			"LOG_LEVEL", "POLICY_CACHE_TTL",
 		} {

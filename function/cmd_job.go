@@ -7,6 +7,7 @@ import (
 
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/logging"
 )
 
@@ -22,7 +23,7 @@ func runJob(ctx context.Context, a *app, args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	d, hasEvent := handlers.JobDelivery(a.lookupEnv)
+	d, hasEvent := delivery.JobDelivery(a.lookupEnv)
 	if hasEvent && d.Err != nil {
 		// Bad input is refused before connecting anywhere: retrying the job cannot fix it.
 		r := handlers.NewService(nil, handlers.Options{Logger: logging.New(cfg.LogLevel, a.stderr)}).Handle(ctx, d)
@@ -34,25 +35,14 @@ func runJob(ctx context.Context, a *app, args []string) int {
 		return code
 	}
 	defer s.Close()
-	if !hasEvent {
+	if !hasEvent || d.Tick {
+		// No event, or the cron subscription's tick: the job is the daily reconcile, and exits
+		// as reconcile does, so that Code Engine reruns a failed run and the failure is seen.
 		return a.reconcileOnce(ctx, s, reconcileOutput{})
 	}
-	service := s.Service(onceReconciler{ctx: ctx, a: a, s: s})
-	r := service.Handle(ctx, d)
+	r := s.Service(nil).Handle(ctx, d)
 	a.printJSON(r)
 	return handlers.JobExitCode(r)
-}
-
-// onceReconciler runs the full reconcile synchronously when a job is handed a cron tick.
-type onceReconciler struct {
-	ctx context.Context
-	a   *app
-	s   *session
-}
-
-func (o onceReconciler) Trigger() bool {
-	o.a.reconcileOnce(o.ctx, o.s, reconcileOutput{})
-	return true
 }
 
 func (a *app) printJSON(v any) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/replay"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
@@ -156,16 +158,16 @@ func TestRecordAndReplay(t *testing.T) {
 	var live []string
 	for _, body := range []string{replayAttach, `{"action":"kms.secrets.create","outcome":"success","target":{"id":"` + te.RootKeyCRN + `"}}`, replayAttach} {
 		_, answer := te.Post(t, url, h, []byte(body))
-		live = append(live, answer.Results[0].Outcome)
+		live = append(live, string(answer.Results[0].Outcome))
 	}
 	bin := http.Header{}
 	bin.Set("Content-Type", "application/json")
 	bin.Set("ce-specversion", "1.0")
 	bin.Set("ce-id", "partition:0/offset:9")
 	bin.Set("ce-source", "/apis/v1/namespaces/ns/kafkasources/at#activity-tracker")
-	bin.Set("ce-type", handlers.TypeKafka)
+	bin.Set("ce-type", delivery.TypeKafka)
 	_, answer := te.Post(t, url, bin, []byte(strings.Replace(replayAttach, "10:15:04", "10:16:04", 1)))
-	live = append(live, answer.Results[0].Outcome)
+	live = append(live, string(answer.Results[0].Outcome))
 	stop()
 
 	entries, err := os.ReadDir(dir)
@@ -185,7 +187,7 @@ func TestRecordAndReplay(t *testing.T) {
 	}
 	var replayed []string
 	for _, st := range rep.Runs[0].Steps {
-		replayed = append(replayed, st.Result.Outcome)
+		replayed = append(replayed, string(st.Result.Outcome))
 	}
 	want := []string{"applied", "applied", "duplicate", "unchanged"}
 	if strings.Join(live, ",") != strings.Join(want, ",") || strings.Join(replayed, ",") != strings.Join(live, ",") {
@@ -202,7 +204,7 @@ func TestRecordDirFromEnvironment(t *testing.T) {
 	h.Set("Content-Type", "application/json")
 	status, answer := te.Post(t, url, h, []byte(replayAttach))
 	logs := stop()
-	if status != 200 || answer.Results[0].Outcome != handlers.OutcomeApplied {
+	if status != 200 || answer.Results[0].Outcome != converge.Applied {
 		t.Errorf("event: %d %+v", status, answer)
 	}
 	if !strings.Contains(logs, `"msg":"recording events"`) || !strings.Contains(logs, `"msg":"record event"`) {

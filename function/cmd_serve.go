@@ -59,7 +59,12 @@ func runServe(ctx context.Context, a *app, args []string) int {
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()
 	rec := reconcile.NewBackground(runCtx, s.Reconciler(0, 0), s.Logger)
-	service := s.Service(rec)
+	service := s.Service(func(context.Context) string {
+		if rec.Start() {
+			return "full reconcile started"
+		}
+		return "full reconcile already running"
+	})
 	httpOptions := handlers.HTTPOptions{Path: *path, Token: s.Config.EventAuthToken, Ready: s.Cloud.Ready}
 	if s.Config.RecordDir != "" {
 		httpOptions.Record = record.New(s.Config.RecordDir, record.Options{Redact: *redact, Logger: s.Logger}).Record

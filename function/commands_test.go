@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
@@ -115,18 +116,18 @@ func TestJob(t *testing.T) {
 		want     string // in stdout
 		grants   int    // Block Storage policies afterwards
 	}{
-		{name: "CE variables", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/k", "CE_TYPE": handlers.TypeKafka, "CE_SPECVERSION": "1.0", "CE_DATA": attach},
+		{name: "CE variables", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/k", "CE_TYPE": delivery.TypeKafka, "CE_SPECVERSION": "1.0", "CE_DATA": attach},
 			wantCode: 0, want: `"outcome": "applied"`, grants: 1},
 		{name: "Event Notifications payload", env: map[string]string{"ibmendata": `{"specversion":"1.0","id":"n1","source":"/en","type":"t","data":` + attach + `}`},
 			wantCode: 0, want: `"outcome": "applied"`, grants: 1},
 		{name: "ignored event", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/k", "CE_TYPE": "com.example", "CE_SPECVERSION": "1.0", "CE_DATA": `{"action":"x.y","outcome":"success"}`},
 			wantCode: 0, want: `"outcome": "ignored"`},
-		{name: "cron tick runs the full reconcile", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/p", "CE_TYPE": handlers.TypePing, "CE_SPECVERSION": "1.0", "CE_DATA": `{"reconcile":"all"}`},
+		{name: "cron tick runs the full reconcile", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/p", "CE_TYPE": delivery.TypePing, "CE_SPECVERSION": "1.0", "CE_DATA": `{"reconcile":"all"}`},
 			wantCode: 0, want: "Plan: 3 to create", grants: 3},
 		{name: "no event: full reconcile", env: map[string]string{}, wantCode: 0, want: "Plan: 3 to create", grants: 3},
-		{name: "bad input", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/k", "CE_TYPE": handlers.TypeKafka, "CE_SPECVERSION": "1.0", "CE_DATA": `{"action":`},
+		{name: "bad input", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/k", "CE_TYPE": delivery.TypeKafka, "CE_SPECVERSION": "1.0", "CE_DATA": `{"action":`},
 			wantCode: 2, want: `"outcome": "rejected"`},
-		{name: "IBM Cloud unavailable", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/k", "CE_TYPE": handlers.TypeKafka, "CE_SPECVERSION": "1.0", "CE_DATA": attach},
+		{name: "IBM Cloud unavailable", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/k", "CE_TYPE": delivery.TypeKafka, "CE_SPECVERSION": "1.0", "CE_DATA": attach},
 			faults: &emulator.Faults{P503: 1, Routes: []string{"POST /v1/policies"}, Seed: 1}, wantCode: 1, want: `"outcome": "failed"`},
 	}
 	for _, tt := range tests {
@@ -214,7 +215,7 @@ func TestServe(t *testing.T) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Authorization", "Bearer a-long-enough-event-token")
 	status, answer := te.Post(t, url, h, []byte(`{"action":"is.tag.attach","outcome":"success","target":{"id":"`+te.SnapCRN+`"}}`))
-	if status != 200 || answer.Results[0].Outcome != handlers.OutcomeApplied {
+	if status != 200 || answer.Results[0].Outcome != converge.Applied {
 		t.Fatalf("event: %d %+v", status, answer)
 	}
 	h.Set("Authorization", "Bearer wrong")

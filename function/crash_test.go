@@ -19,6 +19,7 @@ import (
 
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/soak"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
@@ -61,7 +62,7 @@ func TestCrashAndRedelivery(t *testing.T) {
 		req.Header.Set("Ce-Specversion", "1.0")
 		req.Header.Set("Ce-Id", fmt.Sprintf("partition:0/offset:%d", i))
 		req.Header.Set("Ce-Source", "/apis/v1/namespaces/ns/kafkasources/at#activity-tracker")
-		req.Header.Set("Ce-Type", handlers.TypeKafka)
+		req.Header.Set("Ce-Type", delivery.TypeKafka)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -72,7 +73,7 @@ func TestCrashAndRedelivery(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&answer)
 		outcome := answer.Error
 		if len(answer.Results) == 1 {
-			outcome = answer.Results[0].Outcome
+			outcome = string(answer.Results[0].Outcome)
 		}
 		return resp.StatusCode, outcome
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/localrun"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/logging"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/wiring"
 )
@@ -79,13 +80,13 @@ func (a *app) connect(ctx context.Context, cfg config.Config, l localFlags) (*se
 			}
 			world = w
 		}
-		srv, err := wiring.StartEmulator(world)
+		srv, err := localrun.Start(world)
 		if err != nil {
 			fmt.Fprintf(a.stderr, "s2s-authorizer: %v\n", err)
 			return nil, exitFailure
 		}
 		s.emulator = srv
-		cfg = wiring.PointAtEmulator(cfg, srv)
+		cfg = localrun.PointAt(cfg, srv)
 	}
 	rt, err := wiring.Build(ctx, cfg, logging.New(cfg.LogLevel, a.stderr), ibm.DefaultOptions())
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/IBM/go-sdk-core/v5/core"
 
-	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
@@ -70,7 +70,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		{name: "rejected event", method: http.MethodPost, auth: "Bearer " + eventToken, body: []byte(`{"action":"is.tag.attach","outcome":"success","target":{"id":"crn:v1:x"}}`), want: 400},
 		{name: "a token that contains the real one", method: http.MethodPost, auth: "Bearer x" + eventToken, body: attach, want: 401},
 		{name: "the token in the wrong scheme", method: http.MethodPost, auth: "Basic " + eventToken, body: attach, want: 401},
-		{name: "cron tick", method: http.MethodPost, auth: "Bearer " + eventToken, header: map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "tick-1", "Ce-Source": "/cron", "Ce-Type": handlers.TypePing}, body: []byte(`{}`), want: 202},
+		{name: "cron tick", method: http.MethodPost, auth: "Bearer " + eventToken, header: map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "tick-1", "Ce-Source": "/cron", "Ce-Type": delivery.TypePing}, body: []byte(`{}`), want: 202},
 	}
 	for _, r := range requests {
 		if r.want == 0 {
@@ -115,7 +115,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 
 	// The job and the other commands, each a fresh process-like run with its own IAM token.
 	ce := func(data string) map[string]string {
-		m := map[string]string{"CE_ID": "job-1", "CE_SOURCE": "/kafka", "CE_TYPE": handlers.TypeKafka, "CE_SPECVERSION": "1.0", "CE_DATA": data}
+		m := map[string]string{"CE_ID": "job-1", "CE_SOURCE": "/kafka", "CE_TYPE": delivery.TypeKafka, "CE_SPECVERSION": "1.0", "CE_DATA": data}
 		for k, v := range env {
 			m[k] = v
 		}

@@ -14,20 +14,12 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
-
-// activity builds an Activity Tracker event.
-func activity(action, target string, requestData map[string]string) []byte {
-	ev := map[string]any{"action": action, "outcome": "success", "eventTime": "2026-11-20T10:15:04.12+0000",
-		"target": map[string]string{"id": target, "name": "x"}, "initiator": map[string]any{"id": "IBMid-1", "host": map[string]string{"address": "203.0.113.7"}}}
-	if requestData != nil {
-		ev["requestData"] = requestData
-	}
-	b, _ := json.Marshal(ev)
-	return b
-}
 
 var ids atomic.Int64
 
@@ -46,13 +38,13 @@ var envelopes = []envelope{
 		h.Set("ce-specversion", "1.0")
 		h.Set("ce-id", nextID())
 		h.Set("ce-source", "/apis/v1/namespaces/ns/kafkasources/at#activity-tracker")
-		h.Set("ce-type", handlers.TypeKafka)
+		h.Set("ce-type", delivery.TypeKafka)
 		return h, at
 	}},
 	{"kafka structured", func(at []byte) (http.Header, []byte) {
 		h := http.Header{}
 		h.Set("Content-Type", "application/cloudevents+json")
-		return h, structured(handlers.TypeKafka, at)
+		return h, structured(delivery.TypeKafka, at)
 	}},
 	{"type is the action", func(at []byte) (http.Header, []byte) {
 		var ev struct{ Action string }
@@ -74,14 +66,14 @@ var envelopes = []envelope{
 	{"batch", func(at []byte) (http.Header, []byte) {
 		h := http.Header{}
 		h.Set("Content-Type", "application/cloudevents-batch+json")
-		return h, []byte("[" + string(structured(handlers.TypeKafka, at)) + "]")
+		return h, []byte("[" + string(structured(delivery.TypeKafka, at)) + "]")
 	}},
 }
 
-func structured(typ string, data []byte) []byte {
-	b, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": nextID(), "source": "/en/source", "type": typ,
-		"datacontenttype": "application/json", "data": json.RawMessage(data)})
-	return b
+func structured(typ string, data []byte) []byte { return te.Structured(nextID(), typ, data) }
+
+func activity(action, target string, requestData map[string]string) []byte {
+	return te.Activity(action, target, requestData)
 }
 
 func restoreGrant(account string) string {
@@ -224,7 +216,7 @@ func TestDuplicateCostsNoCall(t *testing.T) {
 	te.Post(t, srv.URL, h, body)
 	before := e.Emulator.Stats().Total
 	status, resp := te.Post(t, srv.URL, h, body)
-	if status != 200 || resp.Results[0].Outcome != handlers.OutcomeDuplicate {
+	if status != 200 || resp.Results[0].Outcome != converge.Duplicate {
 		t.Fatalf("duplicate answered %d %+v", status, resp)
 	}
 	if calls := e.Emulator.Stats().Total - before; calls != 0 {
@@ -266,7 +258,7 @@ func TestRefusals(t *testing.T) {
 			srv := e.HTTP(handlers.HTTPOptions{})
 			h, body := envelopes[0].wrap(activity("is.tag.attach", te.SnapCRN, nil))
 			status, resp := te.Post(t, srv.URL, h, body)
-			if status != 200 || resp.Results[0].Outcome != handlers.OutcomeRefused {
+			if status != 200 || resp.Results[0].Outcome != converge.Refused {
 				t.Fatalf("answer %d %+v, want 200 refused", status, resp)
 			}
 			if got := e.Grants(); len(got) != 0 {
@@ -290,7 +282,7 @@ func TestUnmanagedEqualPolicy(t *testing.T) {
 	srv := e.HTTP(handlers.HTTPOptions{})
 	h, body := envelopes[0].wrap(activity("is.tag.attach", te.SnapCRN, nil))
 	status, resp := te.Post(t, srv.URL, h, body)
-	if status != 200 || resp.Results[0].Changes[0].Op != "covered" {
+	if status != 200 || resp.Results[0].Changes[0].Op() != plan.Covered {
 		t.Fatalf("answer %d %+v, want the grant covered", status, resp)
 	}
 	if err := e.Emulator.Reset(withTags(e.Emulator.World(), te.Snap)); err != nil {
@@ -324,7 +316,7 @@ func TestIgnored(t *testing.T) {
 			srv := e.HTTP(handlers.HTTPOptions{})
 			h, body := envelopes[0].wrap(ev)
 			status, resp := te.Post(t, srv.URL, h, body)
-			if status != 200 || resp.Results[0].Outcome != handlers.OutcomeIgnored {
+			if status != 200 || resp.Results[0].Outcome != converge.Ignored {
 				t.Fatalf("answer %d %+v, want 200 ignored", status, resp)
 			}
 			if w := e.Emulator.Stats().Writes; w != 0 {

@@ -10,6 +10,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
@@ -31,7 +34,7 @@ func ceHeaders(kv ...string) http.Header {
 }
 
 func kafka(kv ...string) http.Header {
-	return ceHeaders(append([]string{"ce-specversion", "1.0", "ce-id", nextID(), "ce-source", "/kafka#at", "ce-type", handlers.TypeKafka}, kv...)...)
+	return ceHeaders(append([]string{"ce-specversion", "1.0", "ce-id", nextID(), "ce-source", "/kafka#at", "ce-type", delivery.TypeKafka}, kv...)...)
 }
 
 // TestHostileInput sends what a broken or hostile sender might, and checks the status, the log
@@ -62,7 +65,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "unknown specversion", header: kafka("ce-specversion", "7.0"), body: attach, wantStatus: 400, wantOutcome: "rejected", wantError: "unsupported ce-specversion"},
 		{
 			name: "batch with one bad member", header: ceHeaders("Content-Type", "application/cloudevents-batch+json"),
-			body:       []byte("[" + string(structured(handlers.TypeKafka, attach)) + `,{"specversion":"1.0","id":"x","type":"t"}]`),
+			body:       []byte("[" + string(structured(delivery.TypeKafka, attach)) + `,{"specversion":"1.0","id":"x","type":"t"}]`),
 			wantStatus: 400, wantOutcome: "rejected", wantError: "batch member 1", wantPolicy: true,
 		},
 		{name: "garbage CRN", header: kafka(), body: activity("is.tag.attach", "crn:v1:💥", nil), wantStatus: 400, wantOutcome: "rejected", wantError: "target.id"},
@@ -158,7 +161,7 @@ func TestUnavailableIAM(t *testing.T) {
 	e.Emulator.SetFaults(emulator.Faults{P503: 1, Routes: []string{"POST /v1/policies"}})
 	h, body := envelopes[0].wrap(activity("is.tag.attach", te.SnapCRN, nil))
 	status, resp := te.Post(t, srv.URL, h, body)
-	if status != http.StatusServiceUnavailable || resp.Results[0].Outcome != handlers.OutcomeFailed {
+	if status != http.StatusServiceUnavailable || resp.Results[0].Outcome != converge.Failed {
 		t.Fatalf("answer %d %+v, want 503 failed", status, resp)
 	}
 	if got := e.Grants(); len(got) != 0 {
@@ -169,7 +172,7 @@ func TestUnavailableIAM(t *testing.T) {
 	}
 	e.Emulator.SetFaults(emulator.Faults{})
 	status, resp = te.Post(t, srv.URL, h, body) // the same delivery again, as Kafka redelivers it
-	if status != http.StatusOK || resp.Results[0].Outcome != handlers.OutcomeApplied {
+	if status != http.StatusOK || resp.Results[0].Outcome != converge.Applied {
 		t.Fatalf("redelivery answered %d %+v, want 200 applied", status, resp)
 	}
 	if diff := cmp.Diff([]string{restoreGrant(te.Restorer)}, e.Grants()); diff != "" {
@@ -185,7 +188,7 @@ func TestLostResponseIsAdopted(t *testing.T) {
 	e.Emulator.SetFaults(emulator.Faults{PCommitThenFail: 1, Routes: []string{"POST /v1/policies"}})
 	h, body := envelopes[0].wrap(activity("is.tag.attach", te.SnapCRN, nil))
 	status, resp := te.Post(t, srv.URL, h, body)
-	if status != 200 || resp.Results[0].Changes[0].Op != "adopt" || resp.Results[0].Changes[0].Symbol != "~" {
+	if status != 200 || resp.Results[0].Changes[0].Outcome != apply.Adopted || resp.Results[0].Changes[0].Symbol() != "~" {
 		t.Fatalf("answer %d %+v, want the policy adopted", status, resp)
 	}
 	if diff := cmp.Diff([]string{restoreGrant(te.Restorer)}, e.Grants()); diff != "" {

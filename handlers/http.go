@@ -9,6 +9,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 )
 
 // HTTPOptions configure the HTTP face of a Service.
@@ -17,16 +20,19 @@ type HTTPOptions struct {
 	Path string
 	// Token, when set, must arrive as "Authorization: Bearer <token>".
 	Token string
-	// MaxBodyBytes bounds a request body; 1 MiB when 0.
-	MaxBodyBytes int64
-	// MaxInFlight bounds the events being handled at once; more are answered 503 so that the
-	// sender backs off instead of piling up work on IBM Cloud. 64 when 0.
-	MaxInFlight int
 	// Ready reports whether the function can work (configured, IAM token obtainable).
 	Ready func(ctx context.Context) error
 	// Record, when set, is given every decoded delivery before it is handled.
-	Record func(Delivery)
+	Record func(delivery.Delivery)
 }
+
+const (
+	// maxBodyBytes bounds a request body.
+	maxBodyBytes = 1 << 20
+	// maxInFlight bounds the events being handled at once; more are answered 503 so that the
+	// sender backs off instead of piling up work on IBM Cloud.
+	maxInFlight = 64
+)
 
 // Response is the JSON body of every answer to an event request.
 type Response struct {
@@ -39,13 +45,7 @@ func (s *Service) NewHTTPHandler(o HTTPOptions) http.Handler {
 	if o.Path == "" {
 		o.Path = "/"
 	}
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = 1 << 20
-	}
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = 64
-	}
-	h := &eventHandler{s: s, o: o, slots: make(chan struct{}, o.MaxInFlight)}
+	h := &eventHandler{s: s, o: o, slots: make(chan struct{}, maxInFlight)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
@@ -71,7 +71,7 @@ type eventHandler struct {
 
 func (h *eventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != h.o.Path {
-		h.refuse(w, http.StatusNotFound, fmt.Sprintf("no events are received at %s", abbreviate(r.URL.Path)))
+		h.refuse(w, http.StatusNotFound, fmt.Sprintf("no events are received at %s", delivery.Abbreviate(r.URL.Path)))
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -84,17 +84,17 @@ func (h *eventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			h.refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.o.MaxBodyBytes))
+			h.refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxBodyBytes))
 			return
 		}
 		h.refuse(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
-	deliveries, err := DecodeHTTP(r.Header, body)
+	deliveries, err := delivery.DecodeHTTP(r.Header, body)
 	if err != nil {
 		h.refuse(w, http.StatusBadRequest, err.Error())
 		return
@@ -121,7 +121,7 @@ func (h *eventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // refuse answers a request that never became an event, with the same log line an event gets.
 func (h *eventHandler) refuse(w http.ResponseWriter, status int, reason string) {
-	h.s.logResult(Result{Outcome: OutcomeRejected, Status: status, Error: reason})
+	h.s.logResult(Result{Outcome: converge.Rejected, Status: status, Error: reason})
 	writeJSON(w, status, Response{Error: reason})
 }
 

@@ -1,21 +1,33 @@
-// Package apply carries out a plan against IAM idempotently: a create that IAM answers 409 is
-// adopted when the existing policy is this project's and recorded as covered when it is not; a
-// delete of a policy that is already gone succeeds. It never touches a policy without the
-// ownership marker and never creates a grant that does not fit its template.
+// Package apply carries out a plan against IAM idempotently and produces the one record of each
+// change that every consumer (the HTTP answer, the job's and the reconcile's JSON, replay, the
+// log line, the bench) shows unchanged. A create that IAM answers 409 is adopted when the
+// existing policy is this project's and recorded as covered when it is not; a delete of a policy
+// that is already gone succeeds. It never touches a policy without the ownership marker and
+// never creates a grant that does not fit its template. It knows nothing of sync modes: the
+// plan it is given already says what may be deleted.
 package apply
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
 )
 
-// Writer creates and deletes policies: the IAM adapter, or the policy index in front of it.
+// Writer creates and deletes authorization policies: the IAM adapter, or the policy index in
+// front of it. Apply is idempotent only because every Writer keeps this contract (the way
+// crossplane-runtime writes the contract of its ExternalClient on the interface):
+//
+//   - Create makes the policy for a and returns it as IAM holds it (with its ID). When an active
+//     policy with the same type, subject and resource attributes exists already, whatever its
+//     roles, Create makes nothing and returns a *ConflictError naming that policy: IAM allows one
+//     such policy, so a retried or concurrent create is answered, not duplicated.
+//   - Delete deletes the policy with that ID. When the policy is already gone (or deleted) it
+//     returns an error that matches ErrNotFound, and the caller takes that as done.
+//   - Every other failure that may pass when tried again later (no answer, 429, 5xx) is an error
+//     for which IsTransient is true; any other error is permanent.
 type Writer interface {
 	Create(ctx context.Context, a authz.Authorization) (authz.Policy, error)
 	Delete(ctx context.Context, id string) error
@@ -29,68 +41,14 @@ type Limiter interface {
 // Options say how to apply.
 type Options struct {
 	DryRun      bool    // plan only: report what would be written, write nothing
-	UpsertOnly  bool    // never delete, not even to replace our own outdated policy
 	Concurrency int     // writes in flight at once; below 1 means 1
 	Limiter     Limiter // nil: no pacing
 }
 
-// Outcome is what happened to one change.
-type Outcome string
-
-const (
-	Created  Outcome = "created"
-	Adopted  Outcome = "adopted" // a create found our own policy already there
-	Covered  Outcome = "covered" // an equal policy not ours exists; left alone
-	Deleted  Outcome = "deleted"
-	Gone     Outcome = "gone" // a delete found the policy gone already
-	Kept     Outcome = "kept"
-	Replaced Outcome = "replaced" // our policy with outdated roles deleted, the wanted one created
-	Blocked  Outcome = "blocked"  // a policy not ours holds the subject and resource with other roles
-	Retained Outcome = "retained" // upsert-only kept a policy no longer wanted
-	Planned  Outcome = "planned"  // dry run: would be written
-	Failed   Outcome = "failed"
-)
-
-// Result is one change and what became of it.
-type Result struct {
-	Change   plan.Change
-	Outcome  Outcome
-	PolicyID string
-	Err      error
-}
-
-// Report is the results of one plan, in plan order.
-type Report struct {
-	Results []Result
-}
-
-// Writes counts the changes that changed IAM.
-func (r Report) Writes() int {
-	n := 0
-	for _, res := range r.Results {
-		switch res.Outcome {
-		case Created, Deleted:
-			n++
-		case Replaced:
-			n += 2
-		}
-	}
-	return n
-}
-
-// Err joins the failures, nil when there are none.
-func (r Report) Err() error {
-	var errs []error
-	for _, res := range r.Results {
-		if res.Err != nil {
-			errs = append(errs, res.Err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// Apply carries out p. Creates go before deletes, so that replacing one grant by another never
-// leaves a moment without either. A failed change does not stop the others.
+// Apply carries out p. Creates and replaces run before plain deletes, so that a plan which adds
+// one grant and removes another adds first. A replace itself deletes before it creates: IAM holds
+// one active policy per subject and resource, so the old one must go before the new one is
+// accepted. A failed change does not stop the others.
 func Apply(ctx context.Context, w Writer, p plan.Plan, o Options) Report {
 	results := make([]Result, len(p.Changes))
 	var creates, deletes []int
@@ -112,12 +70,12 @@ func Apply(ctx context.Context, w Writer, p plan.Plan, o Options) Report {
 		}
 	}
 	for _, batch := range [][]int{creates, deletes} {
-		run(ctx, batch, o, func(i int) { results[i] = one(ctx, w, results[i], o) })
+		run(batch, o, func(i int) { results[i] = one(ctx, w, results[i], o) })
 	}
 	return Report{Results: results}
 }
 
-func run(ctx context.Context, indexes []int, o Options, fn func(int)) {
+func run(indexes []int, o Options, fn func(int)) {
 	workers := max(o.Concurrency, 1)
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
@@ -162,22 +120,27 @@ func create(ctx context.Context, w Writer, r Result, o Options) Result {
 		return failed(r, err)
 	}
 	p, err := w.Create(ctx, r.Change.Authorization)
-	var conflict *ibm.ConflictError
+	conflict, isConflict := AsConflict(err)
 	switch {
 	case err == nil:
 		r.Outcome, r.PolicyID = Created, p.ID
-	case errors.As(err, &conflict):
+		r.Writes++
+	case isConflict:
 		existing := conflict.Existing
 		_, ours := existing.Owner()
 		same := existing.Key() == r.Change.Authorization.Key()
 		switch {
 		case ours && same:
 			r.Outcome, r.PolicyID, r.Change.Policy = Adopted, existing.ID, existing
-		case ours && !o.UpsertOnly && r.Change.Action == plan.Create:
-			// Our own policy for this subject and resource with other roles, which this
-			// process did not know of: replace it, once.
+		case ours && r.Change.Action == plan.Create && r.Change.MayReplace:
+			// Our own policy for this subject and resource with other roles, which the plan did
+			// not know of: replace it, once, as the plan would have.
 			return replace(ctx, w, r, o, existing)
-		case !ours && same:
+		case ours:
+			// The plan forbids the delete a replace needs (upsert-only): keep the old grant, as
+			// the plan says of an outdated policy it knows.
+			r.Outcome, r.PolicyID, r.Change.Policy = Retained, existing.ID, existing
+		case same:
 			// An equal grant someone else made: it covers ours, and is theirs.
 			r.Outcome, r.PolicyID, r.Change.Policy = Covered, existing.ID, existing
 		default:
@@ -195,10 +158,13 @@ func replace(ctx context.Context, w Writer, r Result, o Options, old authz.Polic
 	if err := wait(ctx, o); err != nil {
 		return failed(r, err)
 	}
-	if err := w.Delete(ctx, old.ID); err != nil && !errors.Is(err, ibm.ErrNotFound) {
+	switch err := w.Delete(ctx, old.ID); {
+	case err == nil:
+		r.Writes++
+	case !IsNotFound(err):
 		return failed(r, fmt.Errorf("replace policy %s: %w", old.ID, err))
 	}
-	r.Change.Action, r.Change.Policy = plan.Replace, old
+	r.Change.Action, r.Change.Policy, r.Change.MayReplace = plan.Replace, old, false
 	created := create(ctx, w, r, o)
 	if created.Outcome == Created {
 		created.Outcome = Replaced
@@ -214,7 +180,8 @@ func remove(ctx context.Context, w Writer, r Result, o Options) Result {
 	switch {
 	case err == nil:
 		r.Outcome = Deleted
-	case errors.Is(err, ibm.ErrNotFound):
+		r.Writes++
+	case IsNotFound(err):
 		r.Outcome = Gone
 	default:
 		return failed(r, err)
@@ -227,7 +194,7 @@ func wait(ctx context.Context, o Options) error {
 		return nil
 	}
 	if err := o.Limiter.Wait(ctx); err != nil {
-		return fmt.Errorf("waiting for the write rate limit: %w", err)
+		return Transient(fmt.Errorf("waiting for the write rate limit: %w", err))
 	}
 	return nil
 }

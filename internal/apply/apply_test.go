@@ -17,7 +17,7 @@ func restoreAuth(account string) authz.Authorization {
 }
 
 func create(a authz.Authorization) plan.Plan {
-	return plan.Plan{Changes: []plan.Change{{Action: plan.Create, Authorization: a}}}
+	return plan.Plan{Changes: []plan.Change{{Action: plan.Create, Authorization: a, MayReplace: true}}}
 }
 
 func remove(p authz.Policy) plan.Plan {
@@ -31,8 +31,10 @@ func TestApply(t *testing.T) {
 		// setup prepares IAM and returns the plan to apply, as planned from a stale view.
 		setup      func(t *testing.T, e *te.Env) plan.Plan
 		opts       apply.Options
+		upsertOnly bool // the plan went through upsert-only's filter
 		want       apply.Outcome
 		wantWrites int // policy writes seen by IAM
+		wantDone   int // writes the record says succeeded
 		wantErr    bool
 	}{
 		{
@@ -62,16 +64,16 @@ func TestApply(t *testing.T) {
 				mustCreate(t, e, withRoles(restoreAuth(te.Restorer), authz.RoleReader))
 				return create(restoreAuth(te.Restorer))
 			},
-			want: apply.Replaced, wantWrites: 4, // the old create; the 409; its delete; the create
+			want: apply.Replaced, wantWrites: 4, wantDone: 2, // the old create; the 409; its delete; the create
 		},
 		{
-			name: "upsert-only does not replace: blocked",
+			name: "upsert-only does not replace: retained, as the plan says of an outdated policy",
 			setup: func(t *testing.T, e *te.Env) plan.Plan {
 				mustCreate(t, e, withRoles(restoreAuth(te.Restorer), authz.RoleReader))
 				return create(restoreAuth(te.Restorer))
 			},
-			opts: apply.Options{UpsertOnly: true},
-			want: apply.Blocked, wantWrites: 2,
+			upsertOnly: true,
+			want:       apply.Retained, wantWrites: 2,
 		},
 		{
 			name: "a planned replace",
@@ -79,7 +81,7 @@ func TestApply(t *testing.T) {
 				old := mustCreate(t, e, withRoles(restoreAuth(te.Restorer), authz.RoleReader))
 				return plan.Plan{Changes: []plan.Change{{Action: plan.Replace, Authorization: restoreAuth(te.Restorer), Policy: old}}}
 			},
-			want: apply.Replaced, wantWrites: 3,
+			want: apply.Replaced, wantWrites: 3, wantDone: 2,
 		},
 		{
 			name: "a policy made by hand with other roles: blocked, untouched",
@@ -144,12 +146,18 @@ func TestApply(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := te.Start(t, te.World(), nil)
 			p := tt.setup(t, e)
+			if tt.upsertOnly {
+				p = plan.ModeUpsertOnly.Filter(p)
+			}
 			rep := apply.Apply(ctx, e.Runtime.Cloud.Policies, p, tt.opts)
 			if got := rep.Results[0].Outcome; got != tt.want {
 				t.Errorf("outcome %s, want %s (error %v)", got, tt.want, rep.Results[0].Err)
 			}
 			if (rep.Err() != nil) != tt.wantErr {
 				t.Errorf("error %v, want error %v", rep.Err(), tt.wantErr)
+			}
+			if got := rep.Writes(); tt.want == apply.Replaced && got != tt.wantDone {
+				t.Errorf("the record counts %d writes, want %d", got, tt.wantDone)
 			}
 			if got := e.Emulator.Stats().PolicyWrites; got != tt.wantWrites {
 				t.Errorf("%d policy writes, want %d", got, tt.wantWrites)

@@ -132,3 +132,25 @@ func sortedKeys(m map[string]bool) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Key is what the function needs to know of a KMS key it has read.
+type Key struct {
+	RootKey
+	Root    bool // false for standard keys, which never need an authorization
+	Deleted bool
+}
+
+// Key types as Activity Tracker reports them in requestData.keyType (Key Protect event docs).
+const (
+	RootKeyType     = "root_key"
+	StandardKeyType = "standard_key"
+)
+
+// StandardKeyReason is why a standard key is left alone, wherever that is found out.
+const StandardKeyReason = "standard key: it needs no authorization"
+
+// KeyTypeUnknown reports whether an event's keyType leaves the key's type to be read: only the
+// two documented values say it.
+func KeyTypeUnknown(keyType string) bool {
+	return keyType != RootKeyType && keyType != StandardKeyType
+}

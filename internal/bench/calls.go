@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 )
 
@@ -23,7 +24,7 @@ type callMeter struct {
 	send *sender
 }
 
-func (m *callMeter) event(ctx context.Context, id string, ev event) (Calls, string, error) {
+func (m *callMeter) event(ctx context.Context, id string, ev event) (Calls, converge.Outcome, error) {
 	m.srv.ResetStats()
 	outcome, err := m.send.send(ctx, id, ev.body)
 	return callsOf(m.srv.Stats()), outcome, err
@@ -62,7 +63,7 @@ func MeasureCalls(ctx context.Context) ([]Measure, error) {
 	if err != nil {
 		return nil, fmt.Errorf("warm-up event: %w", err)
 	}
-	if outcome != handlers.OutcomeUnchanged {
+	if outcome != converge.Unchanged {
 		return nil, fmt.Errorf("warm-up event: outcome %s, want unchanged: the prepared world is not converged", outcome)
 	}
 	warmHow := fmt.Sprintf("the process first handled one other event (a cold one: %s)", warm)
@@ -70,14 +71,14 @@ func MeasureCalls(ctx context.Context) ([]Measure, error) {
 	type probe struct {
 		id   string
 		ev   event
-		want string
+		want converge.Outcome
 	}
 	probes := []probe{
-		{"converged-snapshot", snapshotEvent(spec.snapshot(0)), handlers.OutcomeUnchanged},
-		{"converged-key", keyEvent(spec.instance(0)), handlers.OutcomeUnchanged},
-		{"pending-snapshot", snapshotEvent(spec.snapshot(2)), handlers.OutcomeApplied},
-		{"pending-key", keyEvent(spec.instance(2)), handlers.OutcomeApplied},
-		{"converged-snapshot", snapshotEvent(spec.snapshot(0)), handlers.OutcomeDuplicate}, // same source and id
+		{"converged-snapshot", snapshotEvent(spec.snapshot(0)), converge.Unchanged},
+		{"converged-key", keyEvent(spec.instance(0)), converge.Unchanged},
+		{"pending-snapshot", snapshotEvent(spec.snapshot(2)), converge.Applied},
+		{"pending-key", keyEvent(spec.instance(2)), converge.Applied},
+		{"converged-snapshot", snapshotEvent(spec.snapshot(0)), converge.Duplicate}, // same source and id
 	}
 	got := make([]Calls, len(probes))
 	bad := make([]string, len(probes)) // why a probe's outcome makes its row fail

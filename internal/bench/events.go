@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 )
 
 // eventSource is the CloudEvents source of every bench event, as a Code Engine Kafka
@@ -69,7 +71,7 @@ func newSender(url string, conns int) *sender {
 func (s *sender) close() { s.client.CloseIdleConnections() }
 
 // send delivers body with CloudEvent id and returns the function's outcome for it.
-func (s *sender) send(ctx context.Context, id string, body []byte) (string, error) {
+func (s *sender) send(ctx context.Context, id string, body []byte) (converge.Outcome, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
 		return "", err
@@ -78,7 +80,7 @@ func (s *sender) send(ctx context.Context, id string, body []byte) (string, erro
 	req.Header.Set("Ce-Specversion", "1.0")
 	req.Header.Set("Ce-Id", id)
 	req.Header.Set("Ce-Source", eventSource)
-	req.Header.Set("Ce-Type", handlers.TypeKafka)
+	req.Header.Set("Ce-Type", delivery.TypeKafka)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return "", err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 )
 
@@ -127,14 +128,14 @@ func runFunction(ctx context.Context, srv *emulator.Server, world *emulator.Worl
 	defer fn.close()
 	send := newSender(fn.url, senders)
 	defer send.close()
-	if outcome, err := send.send(ctx, fmt.Sprintf("warm-%d", pass), snapshotEvent(m.world.snapshot(0)).body); err != nil || outcome != handlers.OutcomeUnchanged {
+	if outcome, err := send.send(ctx, fmt.Sprintf("warm-%d", pass), snapshotEvent(m.world.snapshot(0)).body); err != nil || outcome != converge.Unchanged {
 		return run{}, fmt.Errorf("function warm-up: outcome %q, %v", outcome, err)
 	}
 	srv.ResetStats()
 	srv.SetFaults(emulator.Faults{Latency: m.latency})
 	r, err := drive(ctx, events, func(ctx context.Context, i int, ev event) error {
 		outcome, err := send.send(ctx, fmt.Sprintf("pass-%d-event-%d", pass, i), ev.body)
-		if err == nil && outcome != handlers.OutcomeApplied && outcome != handlers.OutcomeUnchanged {
+		if err == nil && outcome != converge.Applied && outcome != converge.Unchanged {
 			err = fmt.Errorf("event %d: outcome %s", i, outcome)
 		}
 		return err

@@ -1,7 +1,8 @@
 // Package converge brings the authorizations of one object (a snapshot, or a KMS instance or
 // key) in line with its current state: read the object, compute what it should have, plan
 // against the policies there, apply. Events are only hints of which object to look at; nothing
-// in them decides what should exist, so duplicate, late and reordered events are harmless.
+// in them decides what should exist, so duplicate, late and reordered events are harmless. The
+// object comes already classified (authz.Rules.Target): converge does not check accounts again.
 package converge
 
 import (
@@ -12,8 +13,6 @@ import (
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
 )
 
@@ -29,40 +28,27 @@ type Instances interface {
 
 // Keys reads one key; nil when the instance does not know it.
 type Keys interface {
-	Get(ctx context.Context, inst authz.KMSInstance, keyID string) (*ibm.Key, error)
+	Get(ctx context.Context, inst authz.KMSInstance, keyID string) (*authz.Key, error)
 }
 
-// Policies finds the policies a plan for one object needs, and writes.
+// Policies finds the policies a plan for one object needs, and writes (apply.Writer's contract).
 type Policies interface {
 	Relevant(ctx context.Context, object string, desired []authz.Authorization) ([]authz.Policy, error)
 	apply.Writer
 }
 
-// Kind is the kind of object an event concerns.
-type Kind string
-
-const (
-	KindSnapshot Kind = "snapshot"
-	KindKey      Kind = "kms-key"
-)
-
-// Key types as Activity Tracker reports them.
-const (
-	RootKey     = "root_key"
-	StandardKey = "standard_key"
-)
-
 // Object is what one event concerns.
 type Object struct {
-	Kind Kind
-	CRN  crn.CRN
+	Target authz.Target
 	// KeyType is the event's keyType for a key, "" when it did not say.
 	KeyType string
 	// KeyRemoved is set for delete and purge events: the key's type no longer matters.
 	KeyRemoved bool
 }
 
-// Outcome sums up what converging one object did.
+// Outcome is the one word for what happened to an event or an object, the same in the HTTP
+// answer, the job's JSON, replay and the log line. The first six are the converger's; the
+// delivery layer adds the last three for events that never reach it.
 type Outcome string
 
 const (
@@ -72,14 +58,22 @@ const (
 	Ignored   Outcome = "ignored"   // nothing to do for this object (Reason says why)
 	Refused   Outcome = "refused"   // a tag asked for a grant the rules forbid, nothing else changed
 	Failed    Outcome = "failed"
+
+	Rejected  Outcome = "rejected"  // bad input: 4xx, never retried
+	Duplicate Outcome = "duplicate" // handled before: nothing done
+	Accepted  Outcome = "accepted"  // a cron tick: the full reconcile was started (or is running)
 )
+
+// Outcomes lists every outcome, in the order reports count them.
+func Outcomes() []Outcome {
+	return []Outcome{Applied, Planned, Unchanged, Refused, Ignored, Duplicate, Accepted, Rejected, Failed}
+}
 
 // Result is everything there is to report about one object.
 type Result struct {
 	Object   string // CRN of the object the authorizations belong to
 	Outcome  Outcome
 	Reason   string
-	Plan     plan.Plan
 	Report   apply.Report
 	Refusals []authz.Refusal
 	Err      error
@@ -87,16 +81,17 @@ type Result struct {
 }
 
 // Transient reports whether the failure may go away on redelivery.
-func (r Result) Transient() bool { return r.Err != nil && ibm.IsTransient(r.Err) }
+func (r Result) Transient() bool { return r.Err != nil && apply.IsTransient(r.Err) }
 
 // Options configure a Converger.
 type Options struct {
 	Rules  authz.Rules
 	Mode   plan.Mode
 	DryRun bool
-	// MaxParallel bounds how many objects converge at once; below 1 means 8.
-	MaxParallel int
 }
+
+// maxParallel bounds how many objects converge at once in one process.
+const maxParallel = 8
 
 // Converger converges one object at a time per object, different objects in parallel.
 type Converger struct {
@@ -111,11 +106,8 @@ type Converger struct {
 
 // New builds a Converger over the adapters.
 func New(o Options, snapshots Snapshots, instances Instances, keys Keys, policies Policies) *Converger {
-	if o.MaxParallel < 1 {
-		o.MaxParallel = 8
-	}
 	return &Converger{opts: o, snapshots: snapshots, instances: instances, keys: keys, policies: policies,
-		locks: newKeyedMutex(), slots: make(chan struct{}, o.MaxParallel)}
+		locks: newKeyedMutex(), slots: make(chan struct{}, maxParallel)}
 }
 
 // Converge reads obj's current state and makes its authorizations match it.
@@ -127,34 +119,31 @@ func (c *Converger) Converge(ctx context.Context, obj Object) Result {
 }
 
 func (c *Converger) converge(ctx context.Context, obj Object) Result {
-	if account := obj.CRN.Account(); account != c.opts.Rules.AccountID {
-		return Result{Object: obj.CRN.String(), Outcome: Ignored, Reason: fmt.Sprintf("belongs to account %q, not to %s", account, c.opts.Rules.AccountID)}
-	}
+	t := obj.Target
 	select {
 	case c.slots <- struct{}{}:
 		defer func() { <-c.slots }()
 	case <-ctx.Done():
-		return Result{Object: obj.CRN.String(), Outcome: Failed, Err: fmt.Errorf("waiting for a free slot: %w", ctx.Err())}
+		return Result{Object: t.Object, Outcome: Failed, Err: apply.Transient(fmt.Errorf("waiting for a free slot: %w", ctx.Err()))}
 	}
-	switch obj.Kind {
-	case KindSnapshot:
-		return c.snapshot(ctx, obj.CRN)
-	case KindKey:
-		return c.key(ctx, obj)
+	unlock := c.locks.lock(t.Object)
+	defer unlock()
+	switch t.Kind {
+	case authz.ObjectSnapshot:
+		return c.snapshot(ctx, t)
+	case authz.ObjectKMSKey, authz.ObjectKMSInstance:
+		return c.kms(ctx, obj)
 	}
-	return Result{Object: obj.CRN.String(), Outcome: Ignored, Reason: fmt.Sprintf("unknown object kind %q", obj.Kind)}
+	return Result{Object: t.Object, Outcome: Ignored, Reason: fmt.Sprintf("unknown object kind %q", t.Kind)}
 }
 
-func (c *Converger) snapshot(ctx context.Context, id crn.CRN) Result {
-	object := id.String()
-	unlock := c.locks.lock(object)
-	defer unlock()
-	snap, err := c.snapshots.Get(ctx, id.Location, id.Resource)
+func (c *Converger) snapshot(ctx context.Context, t authz.Target) Result {
+	snap, err := c.snapshots.Get(ctx, t.CRN.Location, t.CRN.Resource)
 	if err != nil {
-		return failed(object, err)
+		return failed(t.Object, err)
 	}
 	desired, refusals := c.opts.Rules.ForSnapshot(snap)
-	r := c.plan(ctx, object, desired)
+	r := c.plan(ctx, t.Object, desired)
 	r.Refusals = refusals
 	if r.Outcome == Unchanged && len(refusals) > 0 {
 		r.Outcome = Refused
@@ -162,39 +151,34 @@ func (c *Converger) snapshot(ctx context.Context, id crn.CRN) Result {
 	return r
 }
 
-func (c *Converger) key(ctx context.Context, obj Object) Result {
-	inst := authz.KMSInstance{CRN: obj.CRN.Instance().String(), Service: obj.CRN.Service, GUID: obj.CRN.ServiceInstance}
-	keyID := obj.CRN.Resource
-	object := inst.CRN
-	if c.opts.Rules.KMSScope == authz.ScopeKey {
-		object = obj.CRN.String()
-	}
-	unlock := c.locks.lock(object)
-	defer unlock()
-
-	var key *ibm.Key
-	readKey := c.opts.Rules.KMSScope == authz.ScopeKey || (obj.KeyType == "" && !obj.KeyRemoved)
-	if readKey {
+func (c *Converger) kms(ctx context.Context, obj Object) Result {
+	t := obj.Target
+	inst := t.Instance()
+	keyScope := c.opts.Rules.KMSScope == authz.ScopeKey
+	var key *authz.Key
+	// In key scope the key's own state decides; in instance scope only its type does, and only
+	// when the event did not say it.
+	if t.Kind == authz.ObjectKMSKey && (keyScope || (authz.KeyTypeUnknown(obj.KeyType) && !obj.KeyRemoved)) {
 		var err error
-		if key, err = c.keys.Get(ctx, inst, keyID); err != nil {
-			return failed(object, err)
+		if key, err = c.keys.Get(ctx, inst, t.CRN.Resource); err != nil {
+			return failed(t.Object, err)
 		}
 		if key != nil && !key.Root && !key.Deleted {
-			return Result{Object: object, Outcome: Ignored, Reason: "standard key: it needs no authorization"}
+			return Result{Object: t.Object, Outcome: Ignored, Reason: authz.StandardKeyReason}
 		}
 	}
-	if c.opts.Rules.KMSScope == authz.ScopeKey {
+	if keyScope && t.Kind == authz.ObjectKMSKey {
 		var root *authz.RootKey
 		if key != nil && !key.Deleted {
 			root = &key.RootKey
 		}
-		return c.plan(ctx, object, c.opts.Rules.ForKey(root))
+		return c.plan(ctx, t.Object, c.opts.Rules.ForKey(root))
 	}
 	current, err := c.instances.Get(ctx, inst.GUID)
 	if err != nil {
-		return failed(object, err)
+		return failed(t.Object, err)
 	}
-	return c.plan(ctx, object, c.opts.Rules.ForInstance(current))
+	return c.plan(ctx, t.Object, c.opts.Rules.ForInstance(current))
 }
 
 func (c *Converger) plan(ctx context.Context, object string, desired []authz.Authorization) Result {
@@ -203,14 +187,14 @@ func (c *Converger) plan(ctx context.Context, object string, desired []authz.Aut
 		return failed(object, err)
 	}
 	p := plan.Compute(desired, existing, c.opts.Mode)
-	report := apply.Apply(ctx, c.policies, p, apply.Options{DryRun: c.opts.DryRun, UpsertOnly: c.opts.Mode == plan.ModeUpsertOnly})
-	r := Result{Object: object, Plan: p, Report: report, Err: report.Err()}
+	report := apply.Apply(ctx, c.policies, p, apply.Options{DryRun: c.opts.DryRun})
+	r := Result{Object: object, Report: report, Err: report.Err()}
 	switch {
 	case r.Err != nil:
 		r.Outcome = Failed
 	case report.Writes() > 0:
 		r.Outcome = Applied
-	case c.opts.DryRun && p.Writes() > 0:
+	case report.Count()[apply.Planned] > 0:
 		r.Outcome = Planned
 	default:
 		r.Outcome = Unchanged
@@ -220,7 +204,7 @@ func (c *Converger) plan(ctx context.Context, object string, desired []authz.Aut
 
 func failed(object string, err error) Result {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		err = &ibm.APIError{Op: "converge " + object, Err: err}
+		err = apply.Transient(fmt.Errorf("converge %s: %w", object, err))
 	}
 	return Result{Object: object, Outcome: Failed, Err: err}
 }

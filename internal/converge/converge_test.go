@@ -6,19 +6,24 @@ import (
 	"testing"
 
 	"github.com/s2s-authorizer/s2s-authorizer/config"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
 
-func object(t *testing.T, kind converge.Kind, s string) converge.Object {
+func object(t *testing.T, scope authz.Scope, s string) converge.Object {
 	t.Helper()
 	c, err := crn.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return converge.Object{Kind: kind, CRN: c}
+	target, err := authz.Rules{AccountID: te.Account, KMSScope: scope}.Target(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return converge.Object{Target: target}
 }
 
 // TestSameObjectIsSerialised: 16 deliveries for one snapshot at once create its policy once,
@@ -31,7 +36,7 @@ func TestSameObjectIsSerialised(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = e.Runtime.Converger.Converge(context.Background(), object(t, converge.KindSnapshot, te.SnapCRN))
+			results[i] = e.Runtime.Converger.Converge(context.Background(), object(t, authz.ScopeInstance, te.SnapCRN))
 		}()
 	}
 	wg.Wait()
@@ -60,17 +65,17 @@ func TestKeyEvents(t *testing.T) {
 		wantOutcome converge.Outcome
 		wantKeyRead bool
 	}{
-		{name: "instance scope, type given", scope: authz.ScopeInstance, key: te.RootKeyCRN, keyType: converge.RootKey, wantOutcome: converge.Applied},
+		{name: "instance scope, type given", scope: authz.ScopeInstance, key: te.RootKeyCRN, keyType: authz.RootKeyType, wantOutcome: converge.Applied},
 		{name: "instance scope, type unknown: read", scope: authz.ScopeInstance, key: te.RootKeyCRN, wantOutcome: converge.Applied, wantKeyRead: true},
 		{name: "instance scope, standard key found by reading", scope: authz.ScopeInstance, key: te.StdKeyCRN, wantOutcome: converge.Ignored, wantKeyRead: true},
 		{name: "instance scope, removed: no read", scope: authz.ScopeInstance, key: te.RootKeyCRN, removed: true, wantOutcome: converge.Applied},
-		{name: "key scope always reads", scope: authz.ScopeKey, key: te.RootKeyCRN, keyType: converge.RootKey, wantOutcome: converge.Applied, wantKeyRead: true},
+		{name: "key scope always reads", scope: authz.ScopeKey, key: te.RootKeyCRN, keyType: authz.RootKeyType, wantOutcome: converge.Applied, wantKeyRead: true},
 		{name: "key scope, unknown key: nothing wanted", scope: authz.ScopeKey, key: te.RootKeyCRN[:len(te.RootKeyCRN)-4] + "beef", wantOutcome: converge.Unchanged, wantKeyRead: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := te.Start(t, te.World(), func(c *config.Config) { c.KMSScope = tt.scope })
-			obj := object(t, converge.KindKey, tt.key)
+			obj := object(t, tt.scope, tt.key)
 			obj.KeyType, obj.KeyRemoved = tt.keyType, tt.removed
 			r := e.Runtime.Converger.Converge(context.Background(), obj)
 			if r.Outcome != tt.wantOutcome || r.Err != nil {
@@ -83,21 +88,11 @@ func TestKeyEvents(t *testing.T) {
 	}
 }
 
-// TestForeignObjectIsNeverRead: a CRN of another account is refused before any call.
-func TestForeignObjectIsNeverRead(t *testing.T) {
-	e := te.Start(t, te.World(), nil)
-	foreign := "crn:v1:bluemix:public:is:us-south:a/" + te.Stranger + "::snapshot:" + te.Snap
-	r := e.Runtime.Converger.Converge(context.Background(), object(t, converge.KindSnapshot, foreign))
-	if r.Outcome != converge.Ignored || e.Emulator.Stats().Total != 0 {
-		t.Errorf("outcome %s after %d calls, want ignored after none", r.Outcome, e.Emulator.Stats().Total)
-	}
-}
-
 // TestDryRun plans without writing.
 func TestDryRun(t *testing.T) {
 	e := te.Start(t, te.World(), func(c *config.Config) { c.DryRun = true })
-	r := e.Runtime.Converger.Converge(context.Background(), object(t, converge.KindSnapshot, te.SnapCRN))
-	if r.Outcome != converge.Planned || r.Plan.Writes() != 1 || e.Emulator.Stats().Writes != 0 {
-		t.Errorf("outcome %s, plan %v, %d writes; want planned, 1 planned write, none made", r.Outcome, r.Plan.Count(), e.Emulator.Stats().Writes)
+	r := e.Runtime.Converger.Converge(context.Background(), object(t, authz.ScopeInstance, te.SnapCRN))
+	if r.Outcome != converge.Planned || r.Report.Count()[apply.Planned] != 1 || e.Emulator.Stats().Writes != 0 {
+		t.Errorf("outcome %s, results %v, %d writes; want planned, 1 planned write, none made", r.Outcome, r.Report.Count(), e.Emulator.Stats().Writes)
 	}
 }

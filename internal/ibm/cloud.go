@@ -3,8 +3,6 @@ package ibm
 import (
 	"context"
 	"fmt"
-
-	"github.com/s2s-authorizer/s2s-authorizer/config"
 )
 
 // Cloud is every adapter the function uses, built once per process from the configuration.
@@ -17,24 +15,36 @@ type Cloud struct {
 	Keys      *Keys
 }
 
-// Connect builds the adapters. When the configuration names no account, the API key's account
-// is looked up, which is the only I/O here.
-func Connect(ctx context.Context, cfg config.Config, o Options) (*Cloud, error) {
-	auth, err := NewAuthenticator(Credentials{APIKey: cfg.APIKey, TrustedProfile: cfg.TrustedProfile, IAMURL: cfg.IAMURL}, o)
+// Settings say where IBM Cloud is and who the function runs as: plain values, so that the
+// adapters know nothing of how the configuration is read.
+type Settings struct {
+	Credentials
+	// AccountID is the account acted on; "" looks it up from the credentials.
+	AccountID             string
+	ResourceControllerURL string
+	// VPCURL gives the VPC API URL of a region, KMSURL the key API URL of a KMS service in one.
+	VPCURL func(region string) string
+	KMSURL func(service, region string) string
+}
+
+// Connect builds the adapters. When the settings name no account, the API key's account is
+// looked up, which is the only I/O here.
+func Connect(ctx context.Context, s Settings, o Options) (*Cloud, error) {
+	auth, err := NewAuthenticator(s.Credentials, o)
 	if err != nil {
 		return nil, err
 	}
-	account := cfg.AccountID
+	account := s.AccountID
 	if account == "" {
-		if account, err = AccountOfAPIKey(ctx, cfg.IAMURL, cfg.APIKey, auth, o); err != nil {
+		if account, err = AccountOfAPIKey(ctx, s.IAMURL, s.APIKey, auth, o); err != nil {
 			return nil, err
 		}
 	}
-	policies, err := NewPolicies(cfg.IAMURL, account, auth, o)
+	policies, err := NewPolicies(s.IAMURL, account, auth, o)
 	if err != nil {
 		return nil, err
 	}
-	instances, err := NewInstances(cfg.ResourceControllerURL, auth, o)
+	instances, err := NewInstances(s.ResourceControllerURL, auth, o)
 	if err != nil {
 		return nil, err
 	}
@@ -42,9 +52,9 @@ func Connect(ctx context.Context, cfg config.Config, o Options) (*Cloud, error) 
 		Auth:      auth,
 		AccountID: account,
 		Policies:  policies,
-		Snapshots: NewSnapshots(cfg.VPCURLFor, auth, o),
+		Snapshots: NewSnapshots(s.VPCURL, auth, o),
 		Instances: instances,
-		Keys:      NewKeys(cfg.KMSURLFor, auth, o),
+		Keys:      NewKeys(s.KMSURL, auth, o),
 	}, nil
 }
 

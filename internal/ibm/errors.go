@@ -1,17 +1,13 @@
 package ibm
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/IBM/go-sdk-core/v5/core"
 
-	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 )
-
-// ErrNotFound is returned when IBM Cloud answers 404: the object or policy is gone.
-var ErrNotFound = errors.New("not found")
 
 // APIError is a failed call: which operation on which object, and IBM's answer.
 type APIError struct {
@@ -30,34 +26,20 @@ func (e *APIError) Error() string {
 func (e *APIError) Unwrap() error { return e.Err }
 
 // Transient reports whether trying again later may succeed: no answer at all, rate limiting, or
-// a server error that survived the SDK's own retries.
+// a server error that survived the SDK's own retries. apply.IsTransient finds it in a chain.
 func (e *APIError) Transient() bool {
 	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 500
 }
 
-// IsTransient reports whether err, anywhere in its chain, is a transient IBM Cloud failure.
-func IsTransient(err error) bool {
-	var apiErr *APIError
-	return errors.As(err, &apiErr) && apiErr.Transient()
-}
-
-// ConflictError is a create answered 409: an active policy with the same grant exists.
-type ConflictError struct {
-	Existing authz.Policy
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("an equal policy exists already: %s", e.Existing.ID)
-}
-
-// wrap turns an SDK failure into an *APIError; a 404 also matches ErrNotFound.
+// wrap turns an SDK failure into an *APIError; a 404 also matches apply.ErrNotFound, the writer
+// contract's "gone", so that the layers above read no statuses.
 func wrap(op string, resp *core.DetailedResponse, err error) error {
 	status := 0
 	if resp != nil {
 		status = resp.StatusCode
 	}
 	if status == http.StatusNotFound {
-		err = fmt.Errorf("%w: %w", ErrNotFound, err)
+		err = fmt.Errorf("%w: %w", apply.ErrNotFound, err)
 	}
 	return &APIError{Op: op, Status: status, Err: err}
 }

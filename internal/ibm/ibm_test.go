@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/go-sdk-core/v5/core"
 
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
@@ -36,7 +37,7 @@ func TestPolicies(t *testing.T) {
 	}
 
 	_, err = p.Create(ctx, restoreAuth(te.Snap))
-	var conflict *ibm.ConflictError
+	var conflict *apply.ConflictError
 	if !errors.As(err, &conflict) || conflict.Existing.ID != created.ID {
 		t.Fatalf("duplicate create: %v, want a conflict naming %s", err, created.ID)
 	}
@@ -54,10 +55,10 @@ func TestPolicies(t *testing.T) {
 	if got, err := p.Get(ctx, created.ID); err != nil || got.State != "deleted" || got.Active() {
 		t.Errorf("after delete: %+v, %v; want state deleted", got, err)
 	}
-	if err := p.Delete(ctx, created.ID); !errors.Is(err, ibm.ErrNotFound) {
+	if err := p.Delete(ctx, created.ID); !errors.Is(err, apply.ErrNotFound) {
 		t.Errorf("second delete: %v, want ErrNotFound", err)
 	}
-	if _, err := p.Get(ctx, "no-such-policy"); !errors.Is(err, ibm.ErrNotFound) {
+	if _, err := p.Get(ctx, "no-such-policy"); !errors.Is(err, apply.ErrNotFound) {
 		t.Errorf("get unknown: %v, want ErrNotFound", err)
 	}
 }
@@ -165,13 +166,13 @@ func TestErrors(t *testing.T) {
 	}
 	_, err = p.List(ctx)
 	var apiErr *ibm.APIError
-	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || ibm.IsTransient(err) {
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized || apply.IsTransient(err) {
 		t.Errorf("unauthenticated list: %v; want a 401 that is not transient", err)
 	}
 
 	e.Emulator.SetFaults(emulator.Faults{P503: 1, Routes: []string{"GET /v1/snapshots/{id}"}})
 	_, err = e.Runtime.Cloud.Snapshots.Get(ctx, "us-south", te.Snap)
-	if !ibm.IsTransient(err) || !errors.As(err, &apiErr) || apiErr.Status != 503 {
+	if !apply.IsTransient(err) || !errors.As(err, &apiErr) || apiErr.Status != 503 {
 		t.Errorf("unavailable VPC: %v; want a transient 503", err)
 	}
 	if n := e.Emulator.Stats().Faults["GET /v1/snapshots/{id} 503"]; n != 1+te.FastOptions().MaxRetries {

@@ -10,6 +10,7 @@ import (
 	kp "github.com/IBM/keyprotect-go-client"
 	"github.com/IBM/platform-services-go-sdk/resourcecontrollerv2"
 
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
 )
@@ -39,7 +40,7 @@ func (i *Instances) Get(ctx context.Context, id string) (*authz.KMSInstance, err
 	got, resp, err := i.service.GetResourceInstanceWithContext(ctx, &resourcecontrollerv2.GetResourceInstanceOptions{ID: &id})
 	if err != nil {
 		err = wrap("get KMS instance "+id, resp, err)
-		if errors.Is(err, ErrNotFound) {
+		if apply.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, err
@@ -85,13 +86,6 @@ func toInstance(r *resourcecontrollerv2.ResourceInstance) *authz.KMSInstance {
 	return &authz.KMSInstance{CRN: c.String(), Service: c.Service, GUID: c.ServiceInstance}
 }
 
-// Key is what the function needs to know of a KMS key.
-type Key struct {
-	authz.RootKey
-	Root    bool // false for standard keys, which never need an authorization
-	Deleted bool
-}
-
 // Keys reads keys through the Key Protect API, which Hyper Protect Crypto Services also serves.
 type Keys struct {
 	urlFor    func(service, region string) string
@@ -125,7 +119,7 @@ func (k *Keys) client(ctx context.Context, inst authz.KMSInstance) (*kp.Client, 
 }
 
 // Get reads one key; nil without error when the instance does not know it.
-func (k *Keys) Get(ctx context.Context, inst authz.KMSInstance, keyID string) (*Key, error) {
+func (k *Keys) Get(ctx context.Context, inst authz.KMSInstance, keyID string) (*authz.Key, error) {
 	client, kctx, err := k.client(ctx, inst)
 	if err != nil {
 		return nil, err
@@ -133,7 +127,7 @@ func (k *Keys) Get(ctx context.Context, inst authz.KMSInstance, keyID string) (*
 	key, err := client.GetKey(kctx, keyID)
 	if err != nil {
 		err = kpError("get key "+keyID+" of "+inst.CRN, err)
-		if errors.Is(err, ErrNotFound) {
+		if apply.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, err
@@ -171,14 +165,14 @@ func (k *Keys) RootKeys(ctx context.Context, inst authz.KMSInstance) ([]authz.Ro
 // keyStateDestroyed is Key Protect's state 5: deleted, restorable for a while, unusable.
 const keyStateDestroyed = 5
 
-func toKey(inst authz.KMSInstance, key *kp.Key) Key {
+func toKey(inst authz.KMSInstance, key *kp.Key) authz.Key {
 	keyCRN := key.CRN
 	if keyCRN == "" {
 		c, _ := crn.Parse(inst.CRN)
 		c.ResourceType, c.Resource = authz.KeyResourceType, key.ID
 		keyCRN = c.String()
 	}
-	return Key{
+	return authz.Key{
 		RootKey: authz.RootKey{Instance: inst, ID: key.ID, CRN: keyCRN},
 		Root:    !key.Extractable,
 		Deleted: key.State == keyStateDestroyed || (key.Deleted != nil && *key.Deleted),
@@ -191,7 +185,7 @@ func kpError(op string, err error) error {
 	if errors.As(err, &kpErr) {
 		status := kpErr.StatusCode
 		if status == http.StatusNotFound {
-			err = fmt.Errorf("%w: %w", ErrNotFound, err)
+			err = fmt.Errorf("%w: %w", apply.ErrNotFound, err)
 		}
 		return &APIError{Op: op, Status: status, Err: err}
 	}

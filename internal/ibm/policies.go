@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/go-sdk-core/v5/core"
 	"github.com/IBM/platform-services-go-sdk/iampolicymanagementv1"
 
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 )
 
@@ -60,7 +61,7 @@ func (p *Policies) List(ctx context.Context) ([]authz.Policy, error) {
 	return out, nil
 }
 
-// Create creates the policy for a; a 409 comes back as *ConflictError naming the existing policy.
+// Create creates the policy for a; a 409 comes back as *apply.ConflictError naming the existing policy.
 func (p *Policies) Create(ctx context.Context, a authz.Authorization) (authz.Policy, error) {
 	opts := &iampolicymanagementv1.CreatePolicyOptions{
 		Type:        core.StringPtr(a.Type),
@@ -76,20 +77,11 @@ func (p *Policies) Create(ctx context.Context, a authz.Authorization) (authz.Pol
 			if perr != nil {
 				return authz.Policy{}, wrap("create policy for "+a.Object, resp, fmt.Errorf("409 without a readable conflicting policy: %w", perr))
 			}
-			return authz.Policy{}, &ConflictError{Existing: existing}
+			return authz.Policy{}, &apply.ConflictError{Existing: existing}
 		}
 		return authz.Policy{}, wrap("create policy for "+a.Object, resp, err)
 	}
 	return fromPolicy(created), nil
-}
-
-// Get reads one policy; a deleted one comes back with State "deleted".
-func (p *Policies) Get(ctx context.Context, id string) (authz.Policy, error) {
-	got, resp, err := p.service.GetPolicyWithContext(ctx, &iampolicymanagementv1.GetPolicyOptions{PolicyID: &id})
-	if err != nil {
-		return authz.Policy{}, wrap("get policy "+id, resp, err)
-	}
-	return fromTemplateMeta(got), nil
 }
 
 // Delete deletes one policy; ErrNotFound means it is gone already.

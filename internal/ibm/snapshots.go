@@ -2,13 +2,13 @@ package ibm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/IBM/go-sdk-core/v5/core"
 	"github.com/IBM/vpc-go-sdk/vpcv1"
 
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 )
 
@@ -56,7 +56,7 @@ func (s *Snapshots) Get(ctx context.Context, region, id string) (*authz.Snapshot
 	snap, resp, err := c.GetSnapshotWithContext(ctx, &vpcv1.GetSnapshotOptions{ID: &id})
 	if err != nil {
 		err = wrap(fmt.Sprintf("get snapshot %s in %s", id, region), resp, err)
-		if errors.Is(err, ErrNotFound) {
+		if apply.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, err

@@ -36,11 +36,15 @@ const (
 )
 
 // Change is one line of a plan. Authorization is set for create, keep, covered, replace and
-// conflict; Policy for every action but create (for replace, the policy replaced).
+// blocked; Policy for every action but create (for replace, the policy replaced).
 type Change struct {
 	Action        Action
 	Authorization authz.Authorization
 	Policy        authz.Policy
+	// MayReplace lets a create replace our own policy for the same subject and resource that
+	// IAM names in a 409 (the plan did not know of it). The mode's filter clears it where
+	// deletes are forbidden.
+	MayReplace bool
 }
 
 // Plan is the list of changes for one object or for the whole account, in a stable order.
@@ -48,11 +52,16 @@ type Plan struct {
 	Changes []Change
 }
 
-// Compute plans desired against existing. existing must hold the managed policies in scope
-// (every one of them that is not wanted is deleted) and may hold any other policy; unmanaged
-// ones are only used to notice that an equal grant already exists. Inactive policies are
-// ignored: a policy IAM already deleted covers nothing.
+// Compute plans desired against existing, then applies the mode's filter (policy.go). existing
+// must hold the managed policies in scope (every one of them that is not wanted is deleted) and
+// may hold any other policy; unmanaged ones are only used to notice that an equal grant already
+// exists. Inactive policies are ignored: a policy IAM already deleted covers nothing.
 func Compute(desired []authz.Authorization, existing []authz.Policy, mode Mode) Plan {
+	return mode.Filter(diff(desired, existing))
+}
+
+// diff is the plan of sync mode: everything that should change.
+func diff(desired []authz.Authorization, existing []authz.Policy) Plan {
 	byKey := map[string][]authz.Policy{}
 	byAttrs := map[string][]authz.Policy{}
 	for _, p := range existing {
@@ -82,11 +91,6 @@ func Compute(desired []authz.Authorization, existing []authz.Policy, mode Mode) 
 		same := byAttrs[d.AttributesKey()]
 		if p := firstManaged(same, used); p != nil {
 			used[p.ID] = true
-			if mode == ModeUpsertOnly {
-				// Replacing needs a delete; upsert-only keeps the old grant and says so.
-				changes = append(changes, Change{Action: Retain, Policy: *p})
-				continue
-			}
 			changes = append(changes, Change{Action: Replace, Authorization: d, Policy: *p})
 			continue
 		}
@@ -94,19 +98,15 @@ func Compute(desired []authz.Authorization, existing []authz.Policy, mode Mode) 
 			changes = append(changes, Change{Action: Blocked, Authorization: d, Policy: *p})
 			continue
 		}
-		changes = append(changes, Change{Action: Create, Authorization: d})
+		changes = append(changes, Change{Action: Create, Authorization: d, MayReplace: true})
 	}
 	for _, p := range existing {
 		if _, managed := p.Owner(); !managed || !p.Active() || used[p.ID] {
 			continue
 		}
 		// A second managed copy of a wanted grant is surplus too, so it goes like any other.
-		action := Delete
-		if mode == ModeUpsertOnly {
-			action = Retain
-		}
 		used[p.ID] = true
-		changes = append(changes, Change{Action: action, Policy: p})
+		changes = append(changes, Change{Action: Delete, Policy: p})
 	}
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].sortKey() < changes[j].sortKey() })
 	return Plan{Changes: changes}
@@ -210,10 +210,10 @@ func (p Plan) Count() map[Action]int {
 	return n
 }
 
-// Writes is the number of IAM writes the plan needs; a replace is a delete and a create.
-func (p Plan) Writes() int {
+// Pending reports whether the plan would write anything.
+func (p Plan) Pending() bool {
 	n := p.Count()
-	return n[Create] + n[Delete] + 2*n[Replace]
+	return n[Create]+n[Delete]+n[Replace] > 0
 }
 
 // Summary is the count line, as terraform plan ends.

@@ -8,19 +8,18 @@ package policyindex
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 )
 
-// Store is the IAM adapter underneath.
+// Store is the IAM adapter underneath: List returns every active authorization policy of the
+// account; Create and Delete keep apply.Writer's contract, which the index keeps in turn.
 type Store interface {
 	List(ctx context.Context) ([]authz.Policy, error)
-	Create(ctx context.Context, a authz.Authorization) (authz.Policy, error)
-	Delete(ctx context.Context, id string) error
+	apply.Writer
 }
 
 // Index is safe for concurrent use.
@@ -149,9 +148,9 @@ func (x *Index) Invalidate() {
 // Create creates through the store and records the result.
 func (x *Index) Create(ctx context.Context, a authz.Authorization) (authz.Policy, error) {
 	p, err := x.store.Create(ctx, a)
-	var conflict *ibm.ConflictError
+	conflict, isConflict := apply.AsConflict(err)
 	switch {
-	case errors.As(err, &conflict):
+	case isConflict:
 		// The index missed a policy: remember this one and distrust the rest.
 		x.write(func() { x.add(conflict.Existing) })
 		x.Invalidate()
@@ -164,10 +163,10 @@ func (x *Index) Create(ctx context.Context, a authz.Authorization) (authz.Policy
 // Delete deletes through the store and forgets the policy.
 func (x *Index) Delete(ctx context.Context, id string) error {
 	err := x.store.Delete(ctx, id)
-	if err == nil || errors.Is(err, ibm.ErrNotFound) {
+	if err == nil || apply.IsNotFound(err) {
 		x.write(func() { x.remove(id) })
 	}
-	if errors.Is(err, ibm.ErrNotFound) {
+	if apply.IsNotFound(err) {
 		x.Invalidate()
 	}
 	return err

@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 )
 
 const (
@@ -53,7 +53,7 @@ func (f *fakeIAM) Create(_ context.Context, a authz.Authorization) (authz.Policy
 	defer f.mu.Unlock()
 	for _, p := range f.policies {
 		if p.Key() == a.Key() {
-			return authz.Policy{}, &ibm.ConflictError{Existing: p}
+			return authz.Policy{}, &apply.ConflictError{Existing: p}
 		}
 	}
 	f.next++
@@ -66,7 +66,7 @@ func (f *fakeIAM) Delete(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.policies[id]; !ok {
-		return fmt.Errorf("delete %s: %w", id, ibm.ErrNotFound)
+		return fmt.Errorf("delete %s: %w", id, apply.ErrNotFound)
 	}
 	delete(f.policies, id)
 	return nil

@@ -23,8 +23,8 @@ func NewBackground(ctx context.Context, r *Reconciler, log *zap.Logger) *Backgro
 	return &Background{ctx: ctx, r: r, log: log}
 }
 
-// Trigger starts a run unless one is in progress.
-func (b *Background) Trigger() bool {
+// Start starts a run unless one is in progress; started says which.
+func (b *Background) Start() (started bool) {
 	if !b.running.CompareAndSwap(false, true) {
 		return false
 	}

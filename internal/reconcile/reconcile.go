@@ -175,25 +175,29 @@ func (r *Reconciler) Run(ctx context.Context) Report {
 		limit = rate.Limit(r.opts.MaxWritesPerSecond)
 	}
 	rep.Applied = apply.Apply(ctx, r.policies, rep.Plan, apply.Options{
-		DryRun: r.opts.DryRun, UpsertOnly: r.opts.Mode == plan.ModeUpsertOnly, Concurrency: r.opts.Concurrency, Limiter: rate.NewLimiter(limit, 1),
+		DryRun: r.opts.DryRun, Concurrency: r.opts.Concurrency, Limiter: rate.NewLimiter(limit, 1),
 	})
 	rep.Duration = time.Since(start)
 	return rep
 }
 
 // covers reports whether this run read the state of object, so that a managed policy of it may
-// be deleted when it is not wanted.
+// be deleted when it is not wanted. The object's kind comes from the rules' one mapping of CRNs.
 func (s scope) covers(object string, rules authz.Rules) bool {
 	c, err := crn.Parse(object)
-	if err != nil || c.Account() != rules.AccountID {
+	if err != nil {
 		return false
 	}
-	switch {
-	case c.Service == authz.RestoreService && c.ResourceType == authz.RestoreResourceType:
+	t, err := rules.Target(c)
+	if err != nil || t.Foreign {
+		return false
+	}
+	switch t.Kind {
+	case authz.ObjectSnapshot:
 		return s.regions[c.Location]
-	case authz.IsKMSService(c.Service) && c.ResourceType == "" && c.Resource == "":
+	case authz.ObjectKMSInstance:
 		return s.instancesKnown
-	case authz.IsKMSService(c.Service) && c.ResourceType == authz.KeyResourceType:
+	case authz.ObjectKMSKey:
 		if !s.instancesKnown {
 			return false
 		}

@@ -83,7 +83,7 @@ func TestConvergesAWorldChangedWithoutEvents(t *testing.T) {
 	}
 
 	e.Emulator.ResetStats()
-	if rep := run(e, false); rep.Plan.Writes() != 0 || e.Emulator.Stats().Writes != 0 {
+	if rep := run(e, false); rep.Plan.Pending() || e.Emulator.Stats().Writes != 0 {
 		t.Errorf("a run right after a successful one wrote: plan %v, %d writes", rep.Plan.Count(), e.Emulator.Stats().Writes)
 	}
 }
@@ -239,7 +239,7 @@ func TestUnreadableRegionKeepsItsPolicies(t *testing.T) {
 	run(e, false)
 	e.Emulator.SetFaults(emulator.Faults{P500: 1, Routes: []string{"GET /v1/snapshots"}})
 	rep := run(e, false)
-	if !rep.Failed() || len(rep.ReadErrors) != 2 || rep.OutOfScope != 2 || rep.Plan.Writes() != 0 {
+	if !rep.Failed() || len(rep.ReadErrors) != 2 || rep.OutOfScope != 2 || rep.Plan.Pending() {
 		t.Fatalf("failed=%v read errors %v, out of scope %d, plan %v", rep.Failed(), rep.ReadErrors, rep.OutOfScope, rep.Plan.Count())
 	}
 	if !slices.Contains(e.Grants(), restore(te.Restorer, te.SnapEU)) {
@@ -294,17 +294,17 @@ func TestBackgroundRunsOneAtATime(t *testing.T) {
 	e := te.Start(t, te.World(), nil)
 	bg := reconcile.NewBackground(context.Background(), e.Runtime.Reconciler(0, -1), e.Runtime.Logger)
 	e.Emulator.SetFaults(emulator.Faults{Latency: 300 * time.Millisecond, Routes: []string{"GET /v1/policies"}})
-	if !bg.Trigger() {
+	if !bg.Start() {
 		t.Fatal("the first tick did not start a run")
 	}
-	if bg.Trigger() {
+	if bg.Start() {
 		t.Error("a tick during a run started a second one")
 	}
 	bg.Wait()
 	if lists := e.Emulator.Stats().Calls["GET /v1/policies"]; lists != 1 {
 		t.Errorf("%d policy lists, want the one run's", lists)
 	}
-	if !bg.Trigger() {
+	if !bg.Start() {
 		t.Error("a tick after the run did not start a new one")
 	}
 	bg.Wait()

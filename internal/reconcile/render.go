@@ -28,14 +28,13 @@ func (r Report) WriteOutcome(w io.Writer) {
 	for _, err := range r.ReadErrors {
 		fmt.Fprintf(w, "failed to read: %v\n", err)
 	}
-	n := map[apply.Outcome]int{}
+	n := r.Applied.Count()
 	for _, res := range r.Applied.Results {
-		n[res.Outcome]++
 		if res.Err != nil {
 			fmt.Fprintf(w, "failed: %s: %v\n", res.Change, res.Err)
 		}
 	}
-	if n[apply.Planned] > 0 || (r.Plan.Writes() == 0 && len(r.Applied.Results) == 0) {
+	if n[apply.Planned] > 0 || (!r.Plan.Pending() && len(r.Applied.Results) == 0) {
 		fmt.Fprintf(w, "Dry run: nothing written.\n")
 	} else {
 		fmt.Fprintf(w, "Apply: %d created, %d deleted, %d replaced, %d already gone, %d adopted, %d covered, %d blocked, %d failed.\n",
@@ -48,41 +47,26 @@ func (r Report) WriteOutcome(w io.Writer) {
 // JSONReport is the --json form of a run.
 type JSONReport struct {
 	DryRun     bool           `json:"dry_run"`
-	Changes    []JSONChange   `json:"changes"`
+	Changes    []apply.Result `json:"changes"`
 	Summary    map[string]int `json:"summary"`
 	Refusals   []string       `json:"refusals,omitempty"`
 	ReadErrors []string       `json:"read_errors,omitempty"`
 	Read       map[string]int `json:"read"`
+	Writes     int            `json:"writes"`
 	DurationMS int64          `json:"duration_ms"`
 }
 
-// JSONChange is one change of the plan and its result.
-type JSONChange struct {
-	Action   string `json:"action"`
-	Result   string `json:"result"`
-	Kind     string `json:"kind,omitempty"`
-	Object   string `json:"object"`
-	Grant    string `json:"grant"`
-	PolicyID string `json:"policy_id,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
-
 // JSON renders the report for scripts; keep and covered changes are included so that a script
-// sees the whole desired state.
+// sees the whole desired state. The changes are apply's records, as an event's answer has them.
 func (r Report) JSON(dryRun bool) JSONReport {
-	out := JSONReport{DryRun: dryRun, Summary: map[string]int{}, Changes: []JSONChange{},
-		Read:       map[string]int{"snapshots": r.Snapshots, "kms_instances": r.Instances, "root_keys": r.RootKeys, "policies": r.Policies, "out_of_scope": r.OutOfScope},
-		DurationMS: r.Duration.Milliseconds()}
+	out := JSONReport{DryRun: dryRun, Summary: map[string]int{}, Changes: r.Applied.Results,
+		Read:   map[string]int{"snapshots": r.Snapshots, "kms_instances": r.Instances, "root_keys": r.RootKeys, "policies": r.Policies, "out_of_scope": r.OutOfScope},
+		Writes: r.Applied.Writes(), DurationMS: r.Duration.Milliseconds()}
+	if out.Changes == nil {
+		out.Changes = []apply.Result{}
+	}
 	for a, n := range r.Plan.Count() {
 		out.Summary[string(a)] = n
-	}
-	for _, res := range r.Applied.Results {
-		c := res.Change
-		jc := JSONChange{Action: string(c.Action), Result: string(res.Outcome), Kind: string(c.Kind()), Object: c.Object(), Grant: c.Grant().String(), PolicyID: res.PolicyID}
-		if res.Err != nil {
-			jc.Error = res.Err.Error()
-		}
-		out.Changes = append(out.Changes, jc)
 	}
 	for _, ref := range r.Refusals {
 		out.Refusals = append(out.Refusals, ref.String())

@@ -16,9 +16,8 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"go.uber.org/zap"
-
-	"github.com/s2s-authorizer/s2s-authorizer/handlers"
 )
 
 // Options configure a Recorder.
@@ -49,7 +48,7 @@ func New(dir string, o Options) *Recorder {
 }
 
 // Record writes d, or logs why it could not; it is the serve hook (handlers.HTTPOptions.Record).
-func (r *Recorder) Record(d handlers.Delivery) {
+func (r *Recorder) Record(d delivery.Delivery) {
 	path, err := r.Write(d)
 	switch {
 	case err != nil:
@@ -69,7 +68,7 @@ const maxCollisions = 100
 
 // Write writes d as a structured CloudEvent to <dir>/<time>-<id>.json and returns the path; ""
 // without error when the delivery carries no CloudEvent (a batch member that did not decode).
-func (r *Recorder) Write(d handlers.Delivery) (string, error) {
+func (r *Recorder) Write(d delivery.Delivery) (string, error) {
 	if d.Event == nil {
 		return "", nil
 	}

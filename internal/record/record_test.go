@@ -13,6 +13,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/logging"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/record"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
@@ -29,16 +31,16 @@ const activity = `{"action":"kms.secrets.create","outcome":"success","eventTime"
 // identifying are the values redaction must remove.
 var identifying = []string{"IBMid-270004XYZ1", "jane.doe@example.com", "203.0.113.7", "Mozilla", "ApiKey-1"}
 
-func delivery(t *testing.T, id, data string) handlers.Delivery {
+func newDelivery(t *testing.T, id, data string) delivery.Delivery {
 	t.Helper()
 	e := event.New()
 	e.SetID(id)
 	e.SetSource("/apis/v1/namespaces/ns/kafkasources/at#activity-tracker")
-	e.SetType(handlers.TypeKafka)
+	e.SetType(delivery.TypeKafka)
 	if err := e.SetData(event.ApplicationJSON, json.RawMessage(data)); err != nil {
 		t.Fatal(err)
 	}
-	return handlers.FromCloudEvent(e)
+	return delivery.FromCloudEvent(e)
 }
 
 var fixedClock = func() time.Time { return time.Date(2026, 11, 20, 10, 15, 5, 1000, time.UTC) }
@@ -60,7 +62,7 @@ func TestFileNamesAreSafe(t *testing.T) {
 		{"partition:0/offset:4711", "20261120T101505.000001000Z-partition_0_offset_4711-2.json"},
 	}
 	for _, tt := range tests {
-		path, err := r.Write(delivery(t, tt.id, activity))
+		path, err := r.Write(newDelivery(t, tt.id, activity))
 		if err != nil {
 			t.Fatalf("id %q: %v", tt.id, err)
 		}
@@ -79,13 +81,13 @@ func TestFileNamesAreSafe(t *testing.T) {
 func TestRecordedFileReplaysAsTheEvent(t *testing.T) {
 	for _, redact := range []bool{true, false} {
 		dir := t.TempDir()
-		d := delivery(t, "partition:0/offset:1", activity)
+		d := newDelivery(t, "partition:0/offset:1", activity)
 		path, err := record.New(dir, record.Options{Redact: redact}).Write(d)
 		if err != nil {
 			t.Fatal(err)
 		}
 		raw, _ := os.ReadFile(path)
-		again := handlers.DecodeJSON(raw)
+		again := delivery.DecodeJSON(raw)
 		if again.Err != nil || again.ID != d.ID || again.Source != d.Source || again.Type != d.Type ||
 			again.Activity.Action != "kms.secrets.create" || again.Activity.Target.ID != d.Activity.Target.ID || again.Activity.Outcome != "success" {
 			t.Fatalf("redact=%v: recorded file decodes to %+v, %v", redact, again, again.Err)
@@ -150,7 +152,7 @@ func mustJSON(t *testing.T, s string) []byte {
 // as data_base64, so that it is still a file replay can read, and decodes to the same rejection.
 func TestInvalidDataStaysValidJSON(t *testing.T) {
 	dir := t.TempDir()
-	d := delivery(t, "bad", `{"x":1}`)
+	d := newDelivery(t, "bad", `{"x":1}`)
 	d.Event.DataEncoded = []byte(`{"action":`)
 	path, err := record.New(dir, record.Options{Redact: true}).Write(d)
 	if err != nil {
@@ -160,7 +162,7 @@ func TestInvalidDataStaysValidJSON(t *testing.T) {
 	if !json.Valid(raw) || !strings.Contains(string(raw), `"data_base64"`) {
 		t.Fatalf("recorded file:\n%s", raw)
 	}
-	if again := handlers.DecodeJSON(raw); again.Err == nil || !strings.Contains(again.Err.Error(), "data: malformed JSON") {
+	if again := delivery.DecodeJSON(raw); again.Err == nil || !strings.Contains(again.Err.Error(), "data: malformed JSON") {
 		t.Errorf("replayed: %v, want the data's error", again.Err)
 	}
 }
@@ -177,7 +179,7 @@ func TestRecordingInServe(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "recorded", "events")
 		srv := env.HTTP(handlers.HTTPOptions{Record: record.New(dir, record.Options{Redact: true, Logger: env.Runtime.Logger}).Record})
 		status, answer := te.Post(t, srv.URL, h, []byte(attach))
-		if status != 200 || answer.Results[0].Outcome != handlers.OutcomeApplied {
+		if status != 200 || answer.Results[0].Outcome != converge.Applied {
 			t.Fatalf("event: %d %+v", status, answer)
 		}
 		entries, err := os.ReadDir(dir)
@@ -185,7 +187,7 @@ func TestRecordingInServe(t *testing.T) {
 			t.Fatalf("recorded: %v, %v", entries, err)
 		}
 		raw, _ := os.ReadFile(filepath.Join(dir, entries[0].Name()))
-		if d := handlers.DecodeJSON(raw); d.ID != answer.Results[0].ID || strings.Contains(string(raw), "IBMid") {
+		if d := delivery.DecodeJSON(raw); d.ID != answer.Results[0].ID || strings.Contains(string(raw), "IBMid") {
 			t.Errorf("recorded %s as %+v:\n%s", entries[0].Name(), d, raw)
 		}
 	})
@@ -198,7 +200,7 @@ func TestRecordingInServe(t *testing.T) {
 		logs := &te.Buffer{}
 		srv := env.HTTP(handlers.HTTPOptions{Record: record.New(notADir, record.Options{Logger: logging.New("info", logs)}).Record})
 		status, answer := te.Post(t, srv.URL, h, []byte(attach))
-		if status != 200 || answer.Results[0].Outcome != handlers.OutcomeApplied || len(env.Grants()) != 1 {
+		if status != 200 || answer.Results[0].Outcome != converge.Applied || len(env.Grants()) != 1 {
 			t.Fatalf("event with a failing recorder: %d %+v", status, answer)
 		}
 		if !strings.Contains(logs.String(), `"msg":"record event"`) || !strings.Contains(logs.String(), `"level":"error"`) {

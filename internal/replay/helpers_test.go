@@ -88,7 +88,7 @@ func events(rep *replay.Report) []replay.Step {
 func outcomes(rep *replay.Report) []string {
 	var out []string
 	for _, st := range events(rep) {
-		out = append(out, st.Result.Outcome)
+		out = append(out, string(st.Result.Outcome))
 	}
 	return out
 }

@@ -13,8 +13,8 @@ import (
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-
-	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 )
 
 // MalformedDir is the directory name that marks expected rejections: every event of a file
@@ -32,13 +32,13 @@ const replaySource = "/s2s-authorizer/replay"
 // unit is one event to deliver and where it came from.
 type unit struct {
 	origin   string
-	delivery handlers.Delivery
+	delivery delivery.Delivery
 	// raw is what to POST to a serve target when the delivery carries no CloudEvent (it could
 	// not be decoded here): the bytes as the file held them, so that the target judges them.
 	raw         []byte
 	contentType string
 	// expect is the outcome the event must have; "" accepts any but failed and rejected.
-	expect string
+	expect converge.Outcome
 }
 
 // input is one file: events, a scenario, or a problem.
@@ -99,9 +99,9 @@ func skipped(name string) bool {
 }
 
 // expectedOutcome is the outcome a file's events must have by the directory convention.
-func expectedOutcome(path string) string {
+func expectedOutcome(path string) converge.Outcome {
 	if slices.Contains(strings.Split(filepath.ToSlash(filepath.Dir(path)), "/"), MalformedDir) {
-		return handlers.OutcomeRejected
+		return converge.Rejected
 	}
 	return ""
 }
@@ -192,9 +192,9 @@ func looksLikeExpectations(data []byte) bool {
 // decodeBatch splits a batch the way serve does; each member keeps its own bytes so that a
 // member that cannot be decoded here can still be shown to a serve target.
 func decodeBatch(path string, data []byte) []unit {
-	deliveries, err := handlers.DecodeHTTP(batchHeader, data)
+	deliveries, err := delivery.DecodeHTTP(batchHeader, data)
 	if err != nil {
-		return []unit{{origin: path, delivery: handlers.Delivery{Err: err}, raw: data, contentType: event.ApplicationCloudEventsBatchJSON}}
+		return []unit{{origin: path, delivery: delivery.Delivery{Err: err}, raw: data, contentType: event.ApplicationCloudEventsBatchJSON}}
 	}
 	var members []json.RawMessage
 	_ = json.Unmarshal(data, &members) // DecodeHTTP has parsed the same array
@@ -238,7 +238,7 @@ func decodeEnv(path string, data []byte) ([]unit, error) {
 		}
 		env[strings.TrimSpace(name)] = value
 	}
-	d, ok := handlers.JobDelivery(func(name string) (string, bool) { v, ok := env[name]; return v, ok })
+	d, ok := delivery.JobDelivery(func(name string) (string, bool) { v, ok := env[name]; return v, ok })
 	if !ok {
 		return nil, fmt.Errorf("no CE_* variable and no ibmendata: not the environment of a job run with an event")
 	}
@@ -254,22 +254,22 @@ func decodeEnv(path string, data []byte) ([]unit, error) {
 // decodeEvent decodes one event of a file as a plain JSON POST would be, except that a bare
 // Activity Tracker event is given the CloudEvent form a Code Engine Kafka subscription
 // gives it, which is how such an event reaches the function in production.
-func decodeEvent(body []byte) handlers.Delivery {
-	d := handlers.DecodeJSON(body)
+func decodeEvent(body []byte) delivery.Delivery {
+	d := delivery.DecodeJSON(body)
 	if d.Err != nil || d.Event == nil || isCloudEvent(body) {
 		return d
 	}
 	e := event.New()
 	e.SetID(d.ID)
 	e.SetSource(replaySource)
-	e.SetType(handlers.TypeKafka)
+	e.SetType(delivery.TypeKafka)
 	if t := d.Event.Time(); !t.IsZero() {
 		e.SetTime(t)
 	}
 	if err := e.SetData(event.ApplicationJSON, json.RawMessage(body)); err != nil {
 		return d
 	}
-	return handlers.FromCloudEvent(e)
+	return delivery.FromCloudEvent(e)
 }
 
 func isCloudEvent(body []byte) bool {

@@ -13,10 +13,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/s2s-authorizer/s2s-authorizer/config"
-	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/wiring"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/localrun"
 )
 
 // Mode is where events go.
@@ -139,12 +139,12 @@ func runEvents(ctx context.Context, o Options, units []unit) (RunReport, error) 
 		}
 		t = l
 	default:
-		emu, err := wiring.StartEmulator(o.World)
+		emu, err := localrun.Start(o.World)
 		if err != nil {
 			return run, err
 		}
 		defer emu.Close()
-		cfg := wiring.PointAtEmulator(o.Config, emu)
+		cfg := localrun.PointAt(o.Config, emu)
 		cfg.DryRun = cfg.DryRun || o.DryRun
 		l, err := newLocal(ctx, cfg, emu, o)
 		if err != nil {
@@ -182,12 +182,12 @@ func runScenario(ctx context.Context, o Options, sc *scenario) RunReport {
 		run.Steps = append(run.Steps, Step{Origin: "setup", Kind: "setup", Problem: reason})
 		return run
 	}
-	emu, err := wiring.StartEmulator(sc.world)
+	emu, err := localrun.Start(sc.world)
 	if err != nil {
 		return fail(err.Error())
 	}
 	defer emu.Close()
-	cfg := wiring.PointAtEmulator(sc.config, emu)
+	cfg := localrun.PointAt(sc.config, emu)
 	cfg.DryRun = cfg.DryRun || o.DryRun
 	t, err := newLocal(ctx, cfg, emu, o)
 	if err != nil {
@@ -258,7 +258,7 @@ func runStep(ctx context.Context, sc *scenario, s scenarioStep, t *local, u *use
 }
 
 // eventFileSteps delivers every event of a file or directory a scenario names.
-func eventFileSteps(ctx context.Context, origin, path, expect string, t *local) []Step {
+func eventFileSteps(ctx context.Context, origin, path string, expect converge.Outcome, t *local) []Step {
 	var steps []Step
 	for _, in := range load([]string{path}) {
 		label := origin + " " + filepath.ToSlash(in.path)
@@ -290,9 +290,9 @@ func judge(st Step) Step {
 	case st.ExpectedOutcome != "" && r.Outcome != st.ExpectedOutcome:
 		st.Problem = fmt.Sprintf("expected %s, got %s", st.ExpectedOutcome, r.Outcome)
 	case st.ExpectedOutcome != "":
-	case r.Outcome == handlers.OutcomeFailed:
+	case r.Outcome == converge.Failed:
 		st.Problem = "failed: " + r.Error
-	case r.Outcome == handlers.OutcomeRejected:
+	case r.Outcome == converge.Rejected:
 		st.Problem = "rejected as bad input (put files of malformed events under a " + MalformedDir + "/ directory to expect that)"
 	case st.reconcile != nil && st.reconcile.Failed():
 		st.Problem = "the full reconcile failed"

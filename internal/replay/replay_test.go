@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/replay"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
@@ -22,7 +23,7 @@ func at(action, target string, n int) string {
 
 func kafka(id, data string) string {
 	return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/apis/v1/namespaces/ns/kafkasources/at#activity-tracker","type":%q,"datacontenttype":"application/json","data":%s}`,
-		id, handlers.TypeKafka, data)
+		id, delivery.TypeKafka, data)
 }
 
 // TestScenarioCorpus replays every scenario of the repository's corpus on its own and checks
@@ -65,8 +66,8 @@ func TestEventCorpus(t *testing.T) {
 		t.Fatalf("not OK:\n%s", text(rep))
 	}
 	s := rep.Summary
-	if s.Events < 25 || s.ExpectedRejections < 8 || s.Outcomes[handlers.OutcomeIgnored] < 7 || s.Outcomes[handlers.OutcomeDuplicate] < 1 ||
-		s.Outcomes[handlers.OutcomeAccepted] < 1 {
+	if s.Events < 25 || s.ExpectedRejections < 8 || s.Outcomes[converge.Ignored] < 7 || s.Outcomes[converge.Duplicate] < 1 ||
+		s.Outcomes[converge.Accepted] < 1 {
 		t.Errorf("corpus too thin: %+v", s)
 	}
 	actions := map[string][]string{}
@@ -97,16 +98,16 @@ func TestInputForms(t *testing.T) {
 		wantOrigins         []string
 		wantType            string
 	}{
-		{name: "structured CloudEvent", file: "e.json", content: kafka("p0/o1", attach), wantOrigins: []string{"e.json"}, wantType: handlers.TypeKafka},
-		{name: "bare Activity Tracker event, delivered as Kafka would", file: "e.json", content: attach, wantOrigins: []string{"e.json"}, wantType: handlers.TypeKafka},
+		{name: "structured CloudEvent", file: "e.json", content: kafka("p0/o1", attach), wantOrigins: []string{"e.json"}, wantType: delivery.TypeKafka},
+		{name: "bare Activity Tracker event, delivered as Kafka would", file: "e.json", content: attach, wantOrigins: []string{"e.json"}, wantType: delivery.TypeKafka},
 		{name: "batch", file: "b.json", content: "[" + kafka("p0/o1", attach) + "," + kafka("p0/o2", create) + "]",
-			wantOrigins: []string{"b.json[0]", "b.json[1]"}, wantType: handlers.TypeKafka},
-		{name: "JSON Lines", file: "l.jsonl", content: attach + "\n\n" + kafka("p0/o2", create) + "\n", wantOrigins: []string{"l.jsonl:1", "l.jsonl:3"}, wantType: handlers.TypeKafka},
+			wantOrigins: []string{"b.json[0]", "b.json[1]"}, wantType: delivery.TypeKafka},
+		{name: "JSON Lines", file: "l.jsonl", content: attach + "\n\n" + kafka("p0/o2", create) + "\n", wantOrigins: []string{"l.jsonl:1", "l.jsonl:3"}, wantType: delivery.TypeKafka},
 		{name: "Event Notifications notification", file: "n.json",
 			content:     `{"specversion":"1.0","id":"n1","source":"/en","type":"com.ibm.cloud.activity-tracker","ibmenseverity":"LOW","data":` + attach + `}`,
 			wantOrigins: []string{"n.json"}, wantType: "com.ibm.cloud.activity-tracker"},
-		{name: "job environment", file: "j.env", content: "# a job run\nCE_ID=p2/o7\nCE_SOURCE=/k\nCE_SPECVERSION=1.0\nCE_TYPE=" + handlers.TypeKafka + "\nCE_DATA=" + attach + "\n",
-			wantOrigins: []string{"j.env"}, wantType: handlers.TypeKafka},
+		{name: "job environment", file: "j.env", content: "# a job run\nCE_ID=p2/o7\nCE_SOURCE=/k\nCE_SPECVERSION=1.0\nCE_TYPE=" + delivery.TypeKafka + "\nCE_DATA=" + attach + "\n",
+			wantOrigins: []string{"j.env"}, wantType: delivery.TypeKafka},
 		{name: "job environment from Event Notifications", file: "j.env", content: `ibmendata={"specversion":"1.0","id":"n2","source":"/en","type":"t","data":` + attach + "}\n",
 			wantOrigins: []string{"j.env"}, wantType: "t"},
 	}
@@ -119,7 +120,7 @@ func TestInputForms(t *testing.T) {
 				t.Fatalf("want %d events handled:\n%s", len(tt.wantOrigins), text(rep))
 			}
 			for i, st := range evs {
-				if st.Origin != filepath.Join(dir, tt.wantOrigins[i]) || st.Result.Outcome != handlers.OutcomeApplied || st.Result.Type != tt.wantType {
+				if st.Origin != filepath.Join(dir, tt.wantOrigins[i]) || st.Result.Outcome != converge.Applied || st.Result.Type != tt.wantType {
 					t.Errorf("event %d: origin %s, outcome %s, type %s; want %s, applied, %s", i, st.Origin, st.Result.Outcome, st.Result.Type, tt.wantOrigins[i], tt.wantType)
 				}
 			}
@@ -138,7 +139,7 @@ func TestBareActivityTrackerEventGetsTheKafkaForm(t *testing.T) {
 		t.Fatalf("first event: %+v", evs[0].Result)
 	}
 	// The same message twice is the same Kafka event: a duplicate.
-	if evs[1].Result.Outcome != handlers.OutcomeDuplicate || *evs[1].APICalls != 0 {
+	if evs[1].Result.Outcome != converge.Duplicate || *evs[1].APICalls != 0 {
 		t.Errorf("the same event in a second file: %s with %d API calls, want duplicate with none", evs[1].Result.Outcome, *evs[1].APICalls)
 	}
 }
@@ -289,7 +290,7 @@ func TestDryRun(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"1.json": at("is.tag.attach", te.SnapCRN, 1),
 		"2.json": at("kms.secrets.create", te.RootKeyCRN, 2),
-		"3.json": `{"specversion":"1.0","id":"tick","source":"/ping","type":"` + handlers.TypePing + `"}`,
+		"3.json": `{"specversion":"1.0","id":"tick","source":"/ping","type":"` + delivery.TypePing + `"}`,
 	})
 	rep := replayIn(t, replay.Options{Paths: []string{dir}, DryRun: true})
 	out := text(rep)

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/reconcile"
 )
 
@@ -69,7 +70,7 @@ type Step struct {
 	// Detail says what a world step did.
 	Detail string `json:"detail,omitempty"`
 	// ExpectedOutcome is the outcome the event had to have (malformed/ files: rejected).
-	ExpectedOutcome string                `json:"expected_outcome,omitempty"`
+	ExpectedOutcome converge.Outcome      `json:"expected_outcome,omitempty"`
 	Result          *handlers.Result      `json:"result,omitempty"`
 	APICalls        *int                  `json:"api_calls,omitempty"`
 	PolicyWrites    *int                  `json:"policy_writes,omitempty"`
@@ -85,7 +86,7 @@ type Step struct {
 }
 
 // describe keeps what the delivery says of the event, for the text.
-func (st Step) describe(d handlers.Delivery) Step {
+func (st Step) describe(d delivery.Delivery) Step {
 	switch {
 	case d.Activity != nil:
 		st.action, st.object = d.Activity.Action, d.Activity.Target.ID
@@ -100,7 +101,7 @@ type Summary struct {
 	Scenarios int `json:"scenarios"`
 	Events    int `json:"events"`
 	// Outcomes counts events by outcome.
-	Outcomes map[string]int `json:"outcomes"`
+	Outcomes map[converge.Outcome]int `json:"outcomes"`
 	// ExpectedRejections are rejections the input asked for.
 	ExpectedRejections int `json:"expected_rejections"`
 	// PolicyWrites are IAM policy creates and deletes: the emulator's count (retries and 409s
@@ -117,7 +118,7 @@ type Summary struct {
 }
 
 func (r *Report) finish(elapsed time.Duration) {
-	s := Summary{Outcomes: map[string]int{}, ElapsedMS: elapsed.Milliseconds(), Failures: len(r.Problems)}
+	s := Summary{Outcomes: map[converge.Outcome]int{}, ElapsedMS: elapsed.Milliseconds(), Failures: len(r.Problems)}
 	calls, counted := 0, false
 	for _, run := range r.Runs {
 		if run.Scenario {
@@ -139,7 +140,7 @@ func (r *Report) finish(elapsed time.Duration) {
 			}
 			s.Events++
 			s.Outcomes[st.Result.Outcome]++
-			if st.OK && st.ExpectedOutcome == handlers.OutcomeRejected {
+			if st.OK && st.ExpectedOutcome == converge.Rejected {
 				s.ExpectedRejections++
 			}
 			if st.PolicyWrites != nil {
@@ -160,10 +161,6 @@ func (r *Report) finish(elapsed time.Duration) {
 
 // OK reports whether every event was handled as it should be and every expectation met.
 func (r *Report) OK() bool { return r.Summary.OK }
-
-// outcomeOrder is the order outcomes are counted in the summary.
-var outcomeOrder = []string{handlers.OutcomeApplied, handlers.OutcomePlanned, handlers.OutcomeUnchanged, handlers.OutcomeRefused,
-	handlers.OutcomeIgnored, handlers.OutcomeDuplicate, handlers.OutcomeAccepted, handlers.OutcomeRejected, handlers.OutcomeFailed}
 
 // WriteText prints the report for people.
 func (r *Report) WriteText(w io.Writer) {
@@ -265,11 +262,11 @@ func (st Step) write(b *bytes.Buffer) {
 
 func (st Step) writeEvent(b *bytes.Buffer) {
 	r := st.Result
-	outcome := r.Outcome
+	outcome := string(r.Outcome)
 	if st.ExpectedOutcome != "" && st.OK {
 		outcome += " as expected"
 	}
-	if why := r.Reason; why != "" && r.Outcome != handlers.OutcomeApplied && r.Outcome != handlers.OutcomeUnchanged {
+	if why := r.Reason; why != "" && r.Outcome != converge.Applied && r.Outcome != converge.Unchanged {
 		outcome += ": " + oneLine(why)
 	}
 	if r.Error != "" {
@@ -288,7 +285,7 @@ func (st Step) writeEvent(b *bytes.Buffer) {
 	}
 	b.WriteString("\n")
 	for _, c := range r.Changes {
-		fmt.Fprintf(b, "      %s\n", changeLine(c))
+		fmt.Fprintf(b, "      %s\n", c)
 	}
 	for _, ref := range r.Refusals {
 		fmt.Fprintf(b, "      ! refused  tag %q: %s\n", ref.Tag, ref.Reason)
@@ -303,38 +300,13 @@ func (st Step) writeEvent(b *bytes.Buffer) {
 	}
 }
 
-// changeLine renders one change of an event the way plan lines read.
-func changeLine(c handlers.ChangeResult) string {
-	symbol := c.Symbol
-	note := ""
-	switch apply.Outcome(c.Result) {
-	case apply.Gone:
-		note = ", already gone"
-	case apply.Covered:
-		note = ", not managed"
-	case apply.Retained:
-		note = ", kept: upsert-only"
-	case apply.Blocked:
-		note = ", blocked by a policy not managed with other roles"
-	case apply.Planned:
-		note = ", dry run: not written"
-	case apply.Failed:
-		symbol, note = "!", ", FAILED: "+oneLine(c.Error)
-	}
-	policy := "policy " + c.PolicyID
-	if c.PolicyID == "" {
-		policy = "no policy"
-	}
-	return fmt.Sprintf("%s %-7s %s %s  [%s%s]", symbol, c.Op, c.Kind, c.Grant, policy, note)
-}
-
 func (r *Report) writeSummary(b *bytes.Buffer) {
 	s := r.Summary
 	var counts []string
-	for _, o := range outcomeOrder {
+	for _, o := range converge.Outcomes() {
 		if n := s.Outcomes[o]; n > 0 {
 			text := fmt.Sprintf("%d %s", n, o)
-			if o == handlers.OutcomeRejected && s.ExpectedRejections > 0 {
+			if o == converge.Rejected && s.ExpectedRejections > 0 {
 				text += fmt.Sprintf(" (%d expected)", s.ExpectedRejections)
 			}
 			counts = append(counts, text)

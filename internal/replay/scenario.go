@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/s2s-authorizer/s2s-authorizer/config"
-	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 )
 
@@ -50,7 +50,7 @@ type stepSpec struct {
 	EventFile      *string          `json:"event_file"`
 	Expect         *[]Authorization `json:"expect"`
 	// ExpectOutcome is the outcome an event or every event of an event file must have.
-	ExpectOutcome string `json:"expect_outcome"`
+	ExpectOutcome converge.Outcome `json:"expect_outcome"`
 }
 
 type tagSpec struct {
@@ -109,8 +109,6 @@ func (s stepSpec) kind() (string, error) {
 var (
 	variablePattern  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 	placeholderRegex = regexp.MustCompile(`\$\{([^}]*)\}`)
-	knownOutcomes    = []string{handlers.OutcomeApplied, handlers.OutcomeUnchanged, handlers.OutcomePlanned, handlers.OutcomeIgnored,
-		handlers.OutcomeRefused, handlers.OutcomeFailed, handlers.OutcomeRejected, handlers.OutcomeDuplicate, handlers.OutcomeAccepted}
 )
 
 func (s stepSpec) validate(kind string) error {
@@ -118,8 +116,8 @@ func (s stepSpec) validate(kind string) error {
 		if kind != StepEvent && kind != "event_file" {
 			return errors.New("expect_outcome: only for event and event_file steps")
 		}
-		if !slices.Contains(knownOutcomes, s.ExpectOutcome) {
-			return fmt.Errorf("expect_outcome %q: want one of %s", s.ExpectOutcome, strings.Join(knownOutcomes, ", "))
+		if !slices.Contains(converge.Outcomes(), s.ExpectOutcome) {
+			return fmt.Errorf("expect_outcome %q: want one of %s", s.ExpectOutcome, outcomeList())
 		}
 	}
 	switch kind {
@@ -272,4 +270,12 @@ func substitute(raw []byte, vars map[string]string) ([]byte, error) {
 		return nil, fmt.Errorf("${%s}: no key_create step before this one named it with \"as\"", missing[0])
 	}
 	return out, nil
+}
+
+func outcomeList() string {
+	names := make([]string, 0, len(converge.Outcomes()))
+	for _, o := range converge.Outcomes() {
+		names = append(names, string(o))
+	}
+	return strings.Join(names, ", ")
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/reconcile"
@@ -33,7 +34,7 @@ type local struct {
 	rt  *wiring.Runtime
 	svc *handlers.Service
 	emu *emulator.Server // nil for --live
-	rec *syncReconciler
+	rec *reconcile.Reconciler
 }
 
 func newLocal(ctx context.Context, cfg config.Config, emu *emulator.Server, o Options) (*local, error) {
@@ -45,23 +46,7 @@ func newLocal(ctx context.Context, cfg config.Config, emu *emulator.Server, o Op
 	if emu != nil {
 		writes = -1
 	}
-	rec := &syncReconciler{r: rt.Reconciler(0, writes)}
-	svc := rt.Service(rec)
-	return &local{rt: rt, svc: svc, emu: emu, rec: rec}, nil
-}
-
-// syncReconciler runs the full reconcile a cron tick asks for before the tick's answer, as a
-// job does, so that its changes belong to the tick in the report.
-type syncReconciler struct {
-	r    *reconcile.Reconciler
-	ctx  context.Context
-	last *reconcile.Report
-}
-
-func (s *syncReconciler) Trigger() bool {
-	rep := s.r.Run(s.ctx)
-	s.last = &rep
-	return true
+	return &local{rt: rt, svc: rt.Service(nil), emu: emu, rec: rt.Reconciler(0, writes)}, nil
 }
 
 func (l *local) deliver(ctx context.Context, u unit) Step {
@@ -69,18 +54,25 @@ func (l *local) deliver(ctx context.Context, u unit) Step {
 	if l.emu != nil {
 		before = l.emu.Stats()
 	}
-	l.rec.ctx, l.rec.last = ctx, nil
 	r := l.svc.Handle(ctx, u.delivery)
+	// A cron tick runs the full reconcile before the next event, as a job handed one does, so
+	// that its changes belong to the tick in the report.
+	var rep *reconcile.Report
+	if u.delivery.Tick && r.Outcome == converge.Accepted {
+		run := l.rec.Run(ctx)
+		rep = &run
+		r.Reason = "full reconcile run"
+	}
 	st := Step{Origin: u.origin, Kind: StepEvent, ExpectedOutcome: u.expect, Result: &r}.describe(u.delivery)
 	if l.emu != nil {
 		after := l.emu.Stats()
 		calls, writes := after.Total-before.Total, after.PolicyWrites-before.PolicyWrites
 		st.APICalls, st.PolicyWrites = &calls, &writes
 	} else {
-		writes := writesOf(r)
+		writes := apply.Writes(r.Changes)
 		st.PolicyWrites = &writes
 	}
-	if rep := l.rec.last; rep != nil {
+	if rep != nil {
 		doc := rep.JSON(l.rt.Config.DryRun)
 		st.Reconcile, st.reconcile = &doc, rep
 		if l.emu == nil {
@@ -97,18 +89,6 @@ func (l *local) authorizations(ctx context.Context) ([]Authorization, error) {
 		return nil, err
 	}
 	return authorizationsOf(policies), nil
-}
-
-// writesOf counts the policies an event created or deleted, for targets without call counts.
-func writesOf(r handlers.Result) int {
-	n := 0
-	for _, c := range r.Changes {
-		switch apply.Outcome(c.Result) {
-		case apply.Created, apply.Deleted:
-			n++
-		}
-	}
-	return n
 }
 
 // remote POSTs events to a running serve, each as a binary-mode CloudEvent, the way a Code
@@ -130,7 +110,7 @@ func newRemote(ctx context.Context, o Options) *remote {
 		r.readErr = fmt.Errorf("not readable from here: configure the target account's credentials (IBMCLOUD_API_KEY) to read its policies")
 		return r
 	}
-	cloud, err := ibm.Connect(ctx, o.Config, o.IBM)
+	cloud, err := ibm.Connect(ctx, wiring.Settings(o.Config), o.IBM)
 	if err != nil {
 		r.readErr = err
 		return r
@@ -143,7 +123,7 @@ func (r *remote) deliver(ctx context.Context, u unit) Step {
 	st := Step{Origin: u.origin, Kind: StepEvent, ExpectedOutcome: u.expect}.describe(u.delivery)
 	res := r.post(ctx, u)
 	st.Result = &res
-	writes := writesOf(res)
+	writes := apply.Writes(res.Changes)
 	st.PolicyWrites = &writes
 	return st
 }
@@ -163,11 +143,11 @@ func (r *remote) post(ctx context.Context, u unit) handlers.Result {
 			req.Header.Set("Content-Type", u.contentType)
 		}
 	default:
-		local.Outcome, local.Error = handlers.OutcomeRejected, "not sent: "+errText(d.Err)
+		local.Outcome, local.Error = converge.Rejected, "not sent: "+errText(d.Err)
 		return local
 	}
 	if err != nil {
-		local.Outcome, local.Error = handlers.OutcomeFailed, "build the request: "+err.Error()
+		local.Outcome, local.Error = converge.Failed, "build the request: "+err.Error()
 		return local
 	}
 	if r.token != "" {
@@ -176,18 +156,18 @@ func (r *remote) post(ctx context.Context, u unit) handlers.Result {
 	start := time.Now()
 	resp, err := r.client.Do(req)
 	if err != nil {
-		local.Outcome, local.Error = handlers.OutcomeFailed, err.Error()
+		local.Outcome, local.Error = converge.Failed, err.Error()
 		return local
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
-		local.Outcome, local.Error = handlers.OutcomeFailed, "read the answer: "+err.Error()
+		local.Outcome, local.Error = converge.Failed, "read the answer: "+err.Error()
 		return local
 	}
 	var answer handlers.Response
 	if err := json.Unmarshal(body, &answer); err != nil || (len(answer.Results) == 0 && answer.Error == "") {
-		local.Outcome, local.Status = handlers.OutcomeFailed, resp.StatusCode
+		local.Outcome, local.Status = converge.Failed, resp.StatusCode
 		local.Error = fmt.Sprintf("HTTP %d, not an answer of serve: %s", resp.StatusCode, abbreviate(strings.TrimSpace(string(body))))
 		return local
 	}
@@ -201,9 +181,9 @@ func (r *remote) post(ctx context.Context, u unit) handlers.Result {
 	// The request never became an event: bad input is a rejection, anything else a failure.
 	local.Status, local.Error = resp.StatusCode, fmt.Sprintf("HTTP %d: %s", resp.StatusCode, answer.Error)
 	local.DurationMS = float64(time.Since(start).Microseconds()) / 1000
-	local.Outcome = handlers.OutcomeFailed
+	local.Outcome = converge.Failed
 	if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusRequestEntityTooLarge {
-		local.Outcome = handlers.OutcomeRejected
+		local.Outcome = converge.Rejected
 	}
 	return local
 }

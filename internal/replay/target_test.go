@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/replay"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
@@ -45,7 +46,7 @@ func TestServeTarget(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"1-bare.json":          at("is.tag.attach", te.SnapCRN, 1),
 		"2-batch.json":         "[" + kafka("p0/o1", at("kms.secrets.create", te.RootKeyCRN, 2)) + "," + kafka("p0/o1", at("kms.secrets.create", te.RootKeyCRN, 2)) + "]",
-		"3-ping.json":          `{"specversion":"1.0","id":"tick","source":"/ping","type":"` + handlers.TypePing + `"}`,
+		"3-ping.json":          `{"specversion":"1.0","id":"tick","source":"/ping","type":"` + delivery.TypePing + `"}`,
 		"malformed/4-bad.json": `{"action":`,
 		"scenario.json":        `{"steps":[{"expect":[]}]}`,
 	})
@@ -61,8 +62,8 @@ func TestServeTarget(t *testing.T) {
 	if got := outcomes(rep); !slices.Equal(got, []string{"applied", "applied", "duplicate", "accepted", "rejected"}) {
 		t.Errorf("outcomes %v\n%s", got, out)
 	}
-	wantModes := []string{"binary " + handlers.TypeKafka, "binary " + handlers.TypeKafka, "binary " + handlers.TypeKafka,
-		"binary " + handlers.TypePing, "plain application/json"}
+	wantModes := []string{"binary " + delivery.TypeKafka, "binary " + delivery.TypeKafka, "binary " + delivery.TypeKafka,
+		"binary " + delivery.TypePing, "plain application/json"}
 	if !slices.Equal(log.modes, wantModes) {
 		t.Errorf("requests %v, want %v", log.modes, wantModes)
 	}

@@ -9,12 +9,16 @@ import (
 	"slices"
 	"time"
 
-	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	decode "github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
+
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 )
 
 // kafkaSource is the ce-source of a Code Engine Kafka subscription.
 const kafkaSource = "/apis/v1/namespaces/soak/kafkasources/activity-tracker#at-events"
+
+// kafkaType is the type Code Engine's Kafka subscription gives its deliveries.
+const kafkaType = decode.TypeKafka
 
 // delivery is one event as a Kafka subscription POSTs it (binary CloudEvent, Activity Tracker
 // event as data), and what the soak expects of it.
@@ -32,7 +36,7 @@ func (d *delivery) header(token string) http.Header {
 	h.Set("Ce-Specversion", "1.0")
 	h.Set("Ce-Id", d.id)
 	h.Set("Ce-Source", kafkaSource)
-	h.Set("Ce-Type", handlers.TypeKafka)
+	h.Set("Ce-Type", kafkaType)
 	h.Set("Authorization", "Bearer "+token)
 	return h
 }

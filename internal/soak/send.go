@@ -16,6 +16,8 @@ import (
 	"github.com/IBM/platform-services-go-sdk/globaltaggingv1"
 
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 )
 
 // bag holds the deliveries that are due; senders take them in random order, so that events
@@ -161,15 +163,11 @@ func (s *sender) deliver(ctx context.Context, d *delivery) sent {
 		status, answer := s.post(ctx, d)
 		out.status = status
 		for _, r := range answer.Results {
-			out.outcome = r.Outcome
-			for _, c := range r.Changes {
-				if c.Result == "created" || c.Result == "deleted" {
-					out.writes++
-				}
-			}
+			out.outcome = string(r.Outcome)
+			out.writes += apply.Writes(r.Changes)
 		}
 		if len(answer.Results) == 0 && answer.Error != "" {
-			out.outcome = handlers.OutcomeRejected
+			out.outcome = string(converge.Rejected)
 		}
 		if !retryable(status) {
 			return out

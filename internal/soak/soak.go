@@ -28,8 +28,8 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/localrun"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/logging"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/wiring"
 )
 
 // Params size and shape one run.
@@ -219,7 +219,7 @@ func Run(ctx context.Context, p Params) (Counts, error) {
 	cfg := config.Defaults()
 	cfg.Regions = regions
 	cfg.RestoreAllowedAccounts, cfg.KMSConsumerAccounts, cfg.KMSScope = g.rules.RestoreAllowedAccounts, g.rules.KMSConsumerAccounts, g.rules.KMSScope
-	rt, err := wiring.BuildOn(ctx, srv, cfg, logging.New("info", log), p.IBM)
+	rt, err := localrun.Build(ctx, srv, cfg, logging.New("info", log), p.IBM)
 	if err != nil {
 		return c, fmt.Errorf("soak: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/localrun"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/logging"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/wiring"
 )
@@ -87,7 +88,7 @@ func Start(t testing.TB, world *emulator.World, mutate func(*config.Config)) *En
 		mutate(&cfg)
 	}
 	logs := &Buffer{}
-	rt, err := wiring.BuildOn(context.Background(), srv, cfg, logging.New("debug", logs), FastOptions())
+	rt, err := localrun.Build(context.Background(), srv, cfg, logging.New("debug", logs), FastOptions())
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -251,4 +252,22 @@ func (e *Env) AddPolicy(raw json.RawMessage) {
 	if err := e.Emulator.Reset(w); err != nil {
 		e.T.Fatal(err)
 	}
+}
+
+// Activity builds an Activity Tracker event of a successful action on target.
+func Activity(action, target string, requestData map[string]string) []byte {
+	ev := map[string]any{"action": action, "outcome": "success", "eventTime": "2026-11-20T10:15:04.12+0000",
+		"target": map[string]string{"id": target, "name": "x"}, "initiator": map[string]any{"id": "IBMid-1", "host": map[string]string{"address": "203.0.113.7"}}}
+	if requestData != nil {
+		ev["requestData"] = requestData
+	}
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+// Structured wraps data in a structured-mode CloudEvent of type typ.
+func Structured(id, typ string, data []byte) []byte {
+	b, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": "/en/source", "type": typ,
+		"datacontenttype": "application/json", "data": json.RawMessage(data)})
+	return b
 }

@@ -1,4 +1,4 @@
-package handlers
+package delivery
 
 import (
 	"bytes"
@@ -60,7 +60,7 @@ func DecodeHTTP(header http.Header, body []byte) ([]Delivery, error) {
 		return decodeBatch(body)
 	}
 	if hasCloudEventHeaders(header) {
-		return nil, fmt.Errorf("CloudEvent: unsupported ce-specversion %q (want 1.0 or 0.3)", abbreviate(header.Get("ce-specversion")))
+		return nil, fmt.Errorf("CloudEvent: unsupported ce-specversion %q (want 1.0 or 0.3)", Abbreviate(header.Get("ce-specversion")))
 	}
 	return []Delivery{DecodeJSON(body)}, nil
 }
@@ -158,7 +158,7 @@ func FromCloudEvent(e event.Event) Delivery {
 	data := e.Data()
 	if len(bytes.TrimSpace(data)) == 0 {
 		if e.Type() == TypeKafka || strings.Contains(e.Type(), ".secrets.") || strings.Contains(e.Type(), ".tag.") {
-			d.Err = fmt.Errorf("CloudEvent of type %s has no data", abbreviate(e.Type()))
+			d.Err = fmt.Errorf("CloudEvent of type %s has no data", Abbreviate(e.Type()))
 		}
 		return d
 	}

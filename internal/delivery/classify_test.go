@@ -1,11 +1,11 @@
-package handlers
+package delivery
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
 
-	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 )
 
 func TestClassify(t *testing.T) {
@@ -21,24 +21,24 @@ func TestClassify(t *testing.T) {
 		outcome     string
 		target      string
 		keyType     string
-		wantKind    converge.Kind
+		wantKind    authz.ObjectKind
 		wantRemoved bool
 		wantIgnore  string
 		wantWarn    bool
 		wantErr     string
 	}{
-		{name: "key created", action: "kms.secrets.create", target: keyCRN, keyType: "root_key", wantKind: converge.KindKey},
-		{name: "key restored, type unknown", action: "kms.secrets.restore", target: keyCRN, wantKind: converge.KindKey},
-		{name: "key deleted", action: "kms.secrets.delete", target: keyCRN, wantKind: converge.KindKey, wantRemoved: true},
-		{name: "key purged", action: "kms.secrets.purge", target: keyCRN, wantKind: converge.KindKey, wantRemoved: true},
-		{name: "hpcs key created", action: "hs-crypto.secrets.create", target: hpcsKeyCRN, wantKind: converge.KindKey},
-		{name: "hpcs key deleted", action: "hs-crypto.secrets.delete", target: hpcsKeyCRN, wantKind: converge.KindKey, wantRemoved: true},
+		{name: "key created", action: "kms.secrets.create", target: keyCRN, keyType: "root_key", wantKind: authz.ObjectKMSKey},
+		{name: "key restored, type unknown", action: "kms.secrets.restore", target: keyCRN, wantKind: authz.ObjectKMSKey},
+		{name: "key deleted", action: "kms.secrets.delete", target: keyCRN, wantKind: authz.ObjectKMSKey, wantRemoved: true},
+		{name: "key purged", action: "kms.secrets.purge", target: keyCRN, wantKind: authz.ObjectKMSKey, wantRemoved: true},
+		{name: "hpcs key created", action: "hs-crypto.secrets.create", target: hpcsKeyCRN, wantKind: authz.ObjectKMSKey},
+		{name: "hpcs key deleted", action: "hs-crypto.secrets.delete", target: hpcsKeyCRN, wantKind: authz.ObjectKMSKey, wantRemoved: true},
 		{name: "standard key", action: "kms.secrets.create", target: keyCRN, keyType: "standard_key", wantIgnore: "standard key"},
-		{name: "is tag attach", action: "is.tag.attach", target: snapCRN, wantKind: converge.KindSnapshot},
-		{name: "tagging service detach", action: "global-search-tagging.tag.detach", target: snapCRN, wantKind: converge.KindSnapshot},
-		{name: "snapshot created", action: "is.snapshot.snapshot.create", target: snapCRN, wantKind: converge.KindSnapshot},
-		{name: "snapshot updated", action: "is.snapshot.snapshot.update", target: snapCRN, wantKind: converge.KindSnapshot},
-		{name: "snapshot deleted", action: "is.snapshot.snapshot.delete", target: snapCRN, wantKind: converge.KindSnapshot},
+		{name: "is tag attach", action: "is.tag.attach", target: snapCRN, wantKind: authz.ObjectSnapshot},
+		{name: "tagging service detach", action: "global-search-tagging.tag.detach", target: snapCRN, wantKind: authz.ObjectSnapshot},
+		{name: "snapshot created", action: "is.snapshot.snapshot.create", target: snapCRN, wantKind: authz.ObjectSnapshot},
+		{name: "snapshot updated", action: "is.snapshot.snapshot.update", target: snapCRN, wantKind: authz.ObjectSnapshot},
+		{name: "snapshot deleted", action: "is.snapshot.snapshot.delete", target: snapCRN, wantKind: authz.ObjectSnapshot},
 		{name: "tag on a volume", action: "is.tag.attach", target: volumeCRN, wantIgnore: "not on a VPC snapshot"},
 		{name: "rotation is not handled", action: "kms.secrets.rotate", target: keyCRN, wantIgnore: "not one this function handles"},
 		{name: "unknown action", action: "iam.policy.create", target: keyCRN, wantIgnore: "not one this function handles"},
@@ -63,7 +63,7 @@ func TestClassify(t *testing.T) {
 			if tt.keyType != "" {
 				ev.RequestData = map[string]json.RawMessage{"keyType": json.RawMessage(`"` + tt.keyType + `"`)}
 			}
-			d, err := Classify(ev, acct)
+			d, err := Classify(ev, authz.Rules{AccountID: acct, KMSScope: authz.ScopeInstance})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want %q", err, tt.wantErr)
@@ -79,7 +79,7 @@ func TestClassify(t *testing.T) {
 				}
 				return
 			}
-			if d.Object == nil || d.Object.Kind != tt.wantKind || d.Object.KeyRemoved != tt.wantRemoved || d.Object.CRN.String() != tt.target {
+			if d.Object == nil || d.Object.Target.Kind != tt.wantKind || d.Object.KeyRemoved != tt.wantRemoved || d.Object.Target.CRN.String() != tt.target {
 				t.Fatalf("decision = %+v, want %s of %s (removed %v)", d, tt.wantKind, tt.target, tt.wantRemoved)
 			}
 			if d.Object.KeyType != tt.keyType {
@@ -92,7 +92,7 @@ func TestClassify(t *testing.T) {
 func TestKeyTypeOfWrongType(t *testing.T) {
 	ev := &ActivityEvent{Action: "kms.secrets.create", Outcome: "success", Target: ActivityTarget{ID: keyCRN},
 		RequestData: map[string]json.RawMessage{"keyType": json.RawMessage(`{"x":1}`)}}
-	if _, err := Classify(ev, acct); err == nil || !strings.Contains(err.Error(), "requestData.keyType: want a string") {
+	if _, err := Classify(ev, authz.Rules{AccountID: acct, KMSScope: authz.ScopeInstance}); err == nil || !strings.Contains(err.Error(), "requestData.keyType: want a string") {
 		t.Errorf("error = %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package handlers_test
+package delivery_test
 
 import (
 	"bufio"
@@ -10,7 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
 
@@ -22,7 +23,7 @@ const maxErrorText = 2048
 // (testdata/events: *.json files whole, *.jsonl line by line), when the directory is there.
 func recordedBodies(t testing.TB) [][]byte {
 	var out [][]byte
-	root := filepath.Join("..", "testdata", "events")
+	root := filepath.Join("..", "..", "testdata", "events")
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -56,16 +57,16 @@ func recordedBodies(t testing.TB) [][]byte {
 // refused with a short reason or carrying its CloudEvent, and an Activity Tracker event only
 // with an action.
 func FuzzDecodeHTTP(f *testing.F) {
-	attach := activity("is.tag.attach", te.SnapCRN, nil)
-	f.Add("application/json", "1.0", "partition:0/offset:1", "/kafka", handlers.TypeKafka, attach)
-	f.Add("application/cloudevents+json", "", "", "", "", structured(handlers.TypeKafka, attach))
-	f.Add("application/cloudevents-batch+json", "", "", "", "", []byte("["+string(structured(handlers.TypeKafka, attach))+`,{"specversion":"1.0"}]`))
-	f.Add("application/json", "0.3", "1", "/cron", handlers.TypePing, []byte(`{}`))
+	attach := te.Activity("is.tag.attach", te.SnapCRN, nil)
+	f.Add("application/json", "1.0", "partition:0/offset:1", "/kafka", delivery.TypeKafka, attach)
+	f.Add("application/cloudevents+json", "", "", "", "", te.Structured("fuzz-seed", delivery.TypeKafka, attach))
+	f.Add("application/cloudevents-batch+json", "", "", "", "", []byte("["+string(te.Structured("fuzz-seed", delivery.TypeKafka, attach))+`,{"specversion":"1.0"}]`))
+	f.Add("application/json", "0.3", "1", "/cron", delivery.TypePing, []byte(`{}`))
 	f.Add("text/plain", "7.0", "", "", "", []byte(`{"action":"x"}`))
 	for _, body := range recordedBodies(f) {
 		f.Add("application/json", "", "", "", "", body)
 		f.Add("application/cloudevents+json", "", "", "", "", body)
-		f.Add("application/json", "1.0", "id-1", "/kafka", handlers.TypeKafka, body)
+		f.Add("application/json", "1.0", "id-1", "/kafka", delivery.TypeKafka, body)
 	}
 	f.Fuzz(func(t *testing.T, contentType, specversion, id, source, typ string, body []byte) {
 		h := http.Header{}
@@ -74,7 +75,7 @@ func FuzzDecodeHTTP(f *testing.F) {
 				h.Set(name, value)
 			}
 		}
-		deliveries, err := handlers.DecodeHTTP(h, body)
+		deliveries, err := delivery.DecodeHTTP(h, body)
 		if err != nil {
 			if deliveries != nil {
 				t.Errorf("deliveries %v with error %v", deliveries, err)
@@ -98,9 +99,9 @@ func FuzzDecodeHTTP(f *testing.F) {
 // whatever the classifier makes of an accepted event never concerns another account's object.
 func FuzzDecodeJSON(f *testing.F) {
 	for _, seed := range [][]byte{
-		activity("is.tag.attach", te.SnapCRN, nil),
-		activity("kms.secrets.create", te.RootKeyCRN, map[string]string{"keyType": "root_key"}),
-		structured("com.ibm.cloud.activity-tracker", activity("is.snapshot.snapshot.delete", te.SnapCRN, nil)),
+		te.Activity("is.tag.attach", te.SnapCRN, nil),
+		te.Activity("kms.secrets.create", te.RootKeyCRN, map[string]string{"keyType": "root_key"}),
+		te.Structured("fuzz-seed", "com.ibm.cloud.activity-tracker", te.Activity("is.snapshot.snapshot.delete", te.SnapCRN, nil)),
 		[]byte(`{"data":"{\"action\":\"is.tag.detach\",\"outcome\":\"success\",\"target\":{\"id\":\"` + te.SnapCRN + `\"}}"}`),
 		[]byte(`{"action":"a","action":"b"}`),
 		[]byte(strings.Repeat("[", 40)),
@@ -111,26 +112,26 @@ func FuzzDecodeJSON(f *testing.F) {
 		f.Add(body)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		d := handlers.DecodeJSON(body)
+		d := delivery.DecodeJSON(body)
 		checkDelivery(t, 0, d)
 		if d.Err != nil {
 			return
 		}
-		if again := handlers.DecodeJSON(body); again.ID != d.ID || again.Source != d.Source {
+		if again := delivery.DecodeJSON(body); again.ID != d.ID || again.Source != d.Source {
 			t.Errorf("the same body decoded as %s/%s, then as %s/%s", d.Source, d.ID, again.Source, again.ID)
 		}
 		if d.Activity == nil {
 			return
 		}
-		decision, err := handlers.Classify(d.Activity, te.Account)
+		decision, err := delivery.Classify(d.Activity, authz.Rules{AccountID: te.Account, KMSScope: authz.ScopeInstance})
 		if err != nil {
 			if len(err.Error()) > maxErrorText {
 				t.Errorf("classification error of %d bytes", len(err.Error()))
 			}
 			return
 		}
-		if o := decision.Object; o != nil && o.CRN.Account() != te.Account {
-			t.Errorf("an event about %s (account %q) would be acted on", o.CRN, o.CRN.Account())
+		if o := decision.Object; o != nil && o.Target.Account != te.Account {
+			t.Errorf("an event about %s (account %q) would be acted on", o.Target.CRN, o.Target.Account)
 		}
 		if decision.Object == nil && decision.Ignore == "" {
 			t.Error("neither an object nor a reason to ignore the event")
@@ -138,7 +139,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	})
 }
 
-func checkDelivery(t *testing.T, i int, d handlers.Delivery) {
+func checkDelivery(t *testing.T, i int, d delivery.Delivery) {
 	t.Helper()
 	if d.Err != nil {
 		if len(d.Err.Error()) > maxErrorText {
