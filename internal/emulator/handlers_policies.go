@@ -33,6 +33,9 @@ func handleCreatePolicy(s *Server, q *request) reply {
 		return errorReply(kindIAM, http.StatusForbidden, codeForbidden,
 			"You are not allowed to create a policy in account "+p.resourceAccount()+".")
 	}
+	if role, target, source := s.st.iam.unofferedRole(p); role != "" {
+		return roleNotOffered(role, target, source)
+	}
 	if existing := s.st.activeConflict(p); existing != nil {
 		return conflictReply(existing, q.base)
 	}
@@ -164,9 +167,12 @@ func policyNotFound(id string) reply {
 	return errorReply(kindIAM, http.StatusNotFound, "policy_not_found", "Policy with id "+id+" not found.")
 }
 
-// handleListRoles is GET /v2/roles.
-func handleListRoles(_ *Server, q *request) reply {
-	serviceRoles, systemRoles := rolesFor(q.query("service_name"), q.query("source_service_name"), q.query("policy_type"))
+// handleListRoles is GET /v2/roles, as iampolicymanagementv1.ListRoles calls it: account_id,
+// service_name, source_service_name, policy_type and service_group_id in the query,
+// Accept-Language as a header (accepted; the emulator answers in English only). The answer is
+// a RoleCollection: custom_roles, service_roles and system_roles, all always present.
+func handleListRoles(s *Server, q *request) reply {
+	serviceRoles, systemRoles := s.st.iam.rolesFor(q.query("service_name"), q.query("source_service_name"), q.query("policy_type"))
 	return jsonReply(http.StatusOK, map[string]any{
 		"custom_roles":  []any{},
 		"service_roles": serviceRoles,

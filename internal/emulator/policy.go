@@ -174,3 +174,36 @@ func (p *policy) clone() *policy {
 	c.Template = append(json.RawMessage(nil), p.Template...)
 	return &c
 }
+
+// subjectService is the subject's serviceName attribute, or "".
+func (p *policy) subjectService() string {
+	for _, s := range p.Subjects {
+		for _, a := range s.Attributes {
+			if a.Name == "serviceName" {
+				return a.Value
+			}
+		}
+	}
+	return ""
+}
+
+// resourceService is the resource's serviceName attribute when it names one service
+// (stringEquals), or "".
+func (p *policy) resourceService() string {
+	for _, r := range p.Resources {
+		for _, a := range r.Attributes {
+			if a.Name == "serviceName" && a.Operator == "stringEquals" {
+				return a.Value
+			}
+		}
+	}
+	return ""
+}
+
+func (p *policy) roleIDs() []string {
+	out := make([]string, 0, len(p.Roles))
+	for _, r := range p.Roles {
+		out = append(out, r.RoleID)
+	}
+	return out
+}

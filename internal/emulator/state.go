@@ -19,6 +19,8 @@ type state struct {
 	order []string
 	// identities maps the identity of each active policy to its id, for the 409 check.
 	identities map[string]string
+	// iam are the account's IAM settings (role catalogue form, missing roles, …).
+	iam IAMSettings
 	// seq numbers the ids the emulator makes, so that they are reproducible from run to run.
 	seq int
 }
@@ -53,7 +55,7 @@ func worldEpoch() time.Time { return time.Date(2026, time.January, 1, 0, 0, 0, 0
 const worldCreator = "IBMid-emulator-world"
 
 func newState(w *World, policies []*policy) *state {
-	st := &state{account: w.AccountID, policies: map[string]*policy{}, identities: map[string]string{}}
+	st := &state{account: w.AccountID, policies: map[string]*policy{}, identities: map[string]string{}, iam: w.IAMSettings.clone()}
 	for _, in := range w.KMSInstances {
 		is := &instanceState{KMSInstance: in}
 		is.Keys = nil
@@ -129,7 +131,7 @@ func (st *state) newID(kind string, taken func(string) bool) string {
 // world renders the state as a World; base is used for policy hrefs. Deleted policies, removed
 // instances and deleted snapshots are gone from the account and so from the world.
 func (st *state) world(base string) (*World, error) {
-	w := &World{AccountID: st.account}
+	w := &World{AccountID: st.account, IAMSettings: st.iam.clone()}
 	for _, in := range st.instances {
 		if !in.removedAt.IsZero() {
 			continue

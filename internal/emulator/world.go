@@ -15,6 +15,8 @@ type World struct {
 	// Policies are IAM v1 policies as the API returns them; "id" may be omitted (assigned on
 	// load).
 	Policies []json.RawMessage `json:"policies,omitempty"`
+	// IAMSettings are top-level fields: restorer_role_crn_form, roles_missing, ….
+	IAMSettings
 }
 
 // KMSInstance is a Key Protect ("kms") or Hyper Protect Crypto Services ("hs-crypto") instance.

@@ -43,6 +43,9 @@ func parseWorld(data []byte) (*World, []*policy, error) {
 		return nil, nil, err
 	}
 	w.Policies = raws
+	if w.IAMSettings, err = iamSettings(o); err != nil {
+		return nil, nil, err
+	}
 	if err := o.finish(); err != nil {
 		return nil, nil, err
 	}
@@ -258,4 +261,29 @@ func (p *worldParser) policies(o *jsonObject, account string) ([]*policy, []json
 		raws = append(raws, append(json.RawMessage(nil), raw...))
 	}
 	return out, raws, nil
+}
+
+// iamSettings reads the top-level IAM settings fields.
+func iamSettings(o *jsonObject) (IAMSettings, error) {
+	var set IAMSettings
+	var err error
+	if set.RestorerRoleCRNForm, err = o.str("restorer_role_crn_form", false); err != nil {
+		return set, err
+	}
+	if set.RestorerRoleCRNForm != "" && !slices.Contains(restorerCRNForms, set.RestorerRoleCRNForm) {
+		return set, errAt(o.fieldPath("restorer_role_crn_form"), "%q is not %s", set.RestorerRoleCRNForm, quoteList(restorerCRNForms))
+	}
+	if set.RolesMissing, _, err = o.strings("roles_missing"); err != nil {
+		return set, err
+	}
+	known := catalogueRoleNames()
+	for i, name := range set.RolesMissing {
+		if !slices.Contains(known, name) {
+			return set, errAt(fmt.Sprintf("%s[%d]", o.fieldPath("roles_missing"), i), "%q is not a role of the catalogue (%s)", name, quoteList(known))
+		}
+	}
+	if len(set.RolesMissing) == 0 {
+		set.RolesMissing = nil
+	}
+	return set, nil
 }
