@@ -155,11 +155,15 @@ func (st *state) world(base string) (*World, error) {
 		if p.State != policyStateActive {
 			continue
 		}
-		raw, err := json.Marshal(p.wire(base))
+		raw, err := json.Marshal(p.ownWire(base))
 		if err != nil {
 			return nil, fmt.Errorf("emulator: render policy %s: %w", p.ID, err)
 		}
-		w.Policies = append(w.Policies, raw)
+		if p.version == 2 {
+			w.PoliciesV2 = append(w.PoliciesV2, raw)
+		} else {
+			w.Policies = append(w.Policies, raw)
+		}
 	}
 	return w, nil
 }

@@ -15,6 +15,9 @@ type World struct {
 	// Policies are IAM v1 policies as the API returns them; "id" may be omitted (assigned on
 	// load).
 	Policies []json.RawMessage `json:"policies,omitempty"`
+	// PoliciesV2 are policies made through IAM's v2 API, in v2 shape (as GET /v2/policies
+	// returns them); "id" may be omitted. A v1 list shows them only as placeholders.
+	PoliciesV2 []json.RawMessage `json:"policies_v2,omitempty"`
 	// IAMSettings are top-level fields: restorer_role_crn_form, roles_missing, ….
 	IAMSettings
 }

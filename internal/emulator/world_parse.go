@@ -38,11 +38,18 @@ func parseWorld(data []byte) (*World, []*policy, error) {
 	if w.Snapshots, err = p.snapshots(o); err != nil {
 		return nil, nil, err
 	}
-	policies, raws, err := p.policies(o, w.AccountID)
+	identities := map[string]string{}
+	policies, raws, err := p.policies(o, "policies", parsePolicy, w.AccountID, identities)
 	if err != nil {
 		return nil, nil, err
 	}
 	w.Policies = raws
+	policiesV2, raws, err := p.policies(o, "policies_v2", parsePolicyV2, w.AccountID, identities)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.PoliciesV2 = raws
+	policies = append(policies, policiesV2...)
 	if w.IAMSettings, err = iamSettings(o); err != nil {
 		return nil, nil, err
 	}
@@ -229,22 +236,26 @@ func userTags(o *jsonObject) ([]string, error) {
 // policies validates each policy as IAM would store it. Two active policies with the same
 // identity cannot both exist in IAM (the second create gets 409), so a world holding them is
 // refused too; a policy must live in the world's account.
-func (p *worldParser) policies(o *jsonObject, account string) ([]*policy, []json.RawMessage, error) {
-	items, err := o.array("policies", false)
+func (p *worldParser) policies(o *jsonObject, field string, parse func(string, json.RawMessage, policySource) (*policy, error),
+	account string, identities map[string]string) ([]*policy, []json.RawMessage, error) {
+	items, err := o.array(field, false)
 	if err != nil {
 		return nil, nil, err
 	}
 	var out []*policy
 	var raws []json.RawMessage
-	identities := map[string]string{}
 	for i, raw := range items {
-		path := fmt.Sprintf("$.policies[%d]", i)
-		pol, err := parsePolicy(path, raw, fromWorld)
+		path := fmt.Sprintf("$.%s[%d]", field, i)
+		pol, err := parse(path, raw, fromWorld)
 		if err != nil {
 			return nil, nil, err
 		}
 		if got := pol.resourceAccount(); got != account {
-			return nil, nil, errAt(path+".resources[0].attributes", "accountId %q is not the world's account %q: a policy lives in the account of its resource", got, account)
+			resPath := path + ".resources[0].attributes"
+			if pol.version == 2 {
+				resPath = path + ".resource.attributes"
+			}
+			return nil, nil, errAt(resPath, "accountId %q is not the world's account %q: a policy lives in the account of its resource", got, account)
 		}
 		if pol.ID != "" {
 			if err := p.unique("policy", pol.ID, path+".id"); err != nil {
