@@ -19,6 +19,10 @@ type state struct {
 	order []string
 	// identities maps the identity of each active policy to its id, for the 409 check.
 	identities map[string]string
+	// profiles are the world's trusted profiles (none: any profile is accepted); apiKeyOwner
+	// is the world's api_key_iam_id.
+	profiles    []TrustedProfile
+	apiKeyOwner string
 	// iam are the account's IAM settings (role catalogue form, missing roles, …).
 	iam IAMSettings
 	// seq numbers the ids the emulator makes, so that they are reproducible from run to run.
@@ -55,7 +59,8 @@ func worldEpoch() time.Time { return time.Date(2026, time.January, 1, 0, 0, 0, 0
 const worldCreator = "IBMid-emulator-world"
 
 func newState(w *World, policies []*policy) *state {
-	st := &state{account: w.AccountID, policies: map[string]*policy{}, identities: map[string]string{}, iam: w.IAMSettings.clone()}
+	st := &state{account: w.AccountID, policies: map[string]*policy{}, identities: map[string]string{}, iam: w.IAMSettings.clone(),
+		profiles: cloneProfiles(w.TrustedProfiles), apiKeyOwner: w.APIKeyIAMID}
 	for _, in := range w.KMSInstances {
 		is := &instanceState{KMSInstance: in}
 		is.Keys = nil
@@ -131,7 +136,7 @@ func (st *state) newID(kind string, taken func(string) bool) string {
 // world renders the state as a World; base is used for policy hrefs. Deleted policies, removed
 // instances and deleted snapshots are gone from the account and so from the world.
 func (st *state) world(base string) (*World, error) {
-	w := &World{AccountID: st.account, IAMSettings: st.iam.clone()}
+	w := &World{AccountID: st.account, IAMSettings: st.iam.clone(), TrustedProfiles: cloneProfiles(st.profiles), APIKeyIAMID: st.apiKeyOwner}
 	for _, in := range st.instances {
 		if !in.removedAt.IsZero() {
 			continue
@@ -256,4 +261,13 @@ func (st *state) keyIDTaken(id string) bool {
 		}
 	}
 	return false
+}
+
+func cloneProfiles(in []TrustedProfile) []TrustedProfile {
+	var out []TrustedProfile
+	for _, p := range in {
+		p.CRTokens = slices.Clone(p.CRTokens)
+		out = append(out, p)
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 )
 
@@ -50,6 +51,15 @@ func parseWorld(data []byte) (*World, []*policy, error) {
 	}
 	w.PoliciesV2 = raws
 	policies = append(policies, policiesV2...)
+	if w.TrustedProfiles, err = p.profiles(o); err != nil {
+		return nil, nil, err
+	}
+	if w.APIKeyIAMID, err = o.str("api_key_iam_id", false); err != nil {
+		return nil, nil, err
+	}
+	if w.APIKeyIAMID != "" && !apiKeyOwnerPattern.MatchString(w.APIKeyIAMID) {
+		return nil, nil, errAt("$.api_key_iam_id", "%q is not an IBMid-… or iam-ServiceId-<uuid> iam_id", w.APIKeyIAMID)
+	}
 	if w.IAMSettings, err = iamSettings(o); err != nil {
 		return nil, nil, err
 	}
@@ -297,4 +307,50 @@ func iamSettings(o *jsonObject) (IAMSettings, error) {
 		set.RolesMissing = nil
 	}
 	return set, nil
+}
+
+var (
+	profileIDPattern   = regexp.MustCompile(`^Profile-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	apiKeyOwnerPattern = regexp.MustCompile(`^(IBMid-[0-9A-Za-z]+|iam-ServiceId-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
+)
+
+func (p *worldParser) profiles(o *jsonObject) ([]TrustedProfile, error) {
+	items, err := o.array("trusted_profiles", false)
+	if err != nil {
+		return nil, err
+	}
+	var out []TrustedProfile
+	for i, raw := range items {
+		po, err := readObject(fmt.Sprintf("$.trusted_profiles[%d]", i), raw)
+		if err != nil {
+			return nil, err
+		}
+		var tp TrustedProfile
+		if tp.ID, err = po.str("id", true); err != nil {
+			return nil, err
+		}
+		if !profileIDPattern.MatchString(tp.ID) {
+			return nil, errAt(po.fieldPath("id"), "%q is not a trusted profile id (Profile-<uuid>)", tp.ID)
+		}
+		if err := p.unique("profile", tp.ID, po.fieldPath("id")); err != nil {
+			return nil, err
+		}
+		if tp.Name, err = po.str("name", true); err != nil {
+			return nil, err
+		}
+		if err := p.unique("profile name", tp.Name, po.fieldPath("name")); err != nil {
+			return nil, err
+		}
+		if tp.CRTokens, _, err = po.strings("cr_tokens"); err != nil {
+			return nil, err
+		}
+		if len(tp.CRTokens) == 0 {
+			tp.CRTokens = nil
+		}
+		if err := po.finish(); err != nil {
+			return nil, err
+		}
+		out = append(out, tp)
+	}
+	return out, nil
 }
