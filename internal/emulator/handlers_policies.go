@@ -52,6 +52,11 @@ func createPolicy(s *Server, q *request, parse func(string, json.RawMessage, pol
 	if existing := s.st.activeConflict(p); existing != nil {
 		return conflictReply(existing, q.base)
 	}
+	// A conflicting create adds nothing, so it gets its 409 even at the cap (the emulator's
+	// assumption of the order of IAM's checks).
+	if limit := s.st.iam.policyCap(); s.st.active >= limit {
+		return policyLimitExceeded(s.st.account, s.st.active, limit)
+	}
 	p.ID = s.st.newID("policy", func(id string) bool { return s.st.policies[id] != nil })
 	p.CreatedAt, p.LastModifiedAt = q.now, q.now
 	p.CreatedByID, p.LastModifiedByID = q.token.iamID, q.token.iamID

@@ -490,3 +490,62 @@ func TestCreateRefusesRolesTheRoleListDoesNotOffer(t *testing.T) {
 		t.Errorf("access policy: %v", err)
 	}
 }
+
+func TestPolicyCap(t *testing.T) {
+	ctx := context.Background()
+	srv := start(t, sampleWorldWith(func(w *emulator.World) { w.PolicyCap = 3 }))
+	c := newClients(t, srv)
+	// The sample's policy plus one v1 and one v2 create reach the cap of 3.
+	if _, _, err := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(1))); err != nil {
+		t.Fatal(err)
+	}
+	last, _, err := c.policies.CreateV2PolicyWithContext(ctx, encryptionGrantV2(c, instanceGUID(2), emulator.RoleReader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		create func() (*core.DetailedResponse, error)
+	}{
+		{"v1", func() (*core.DetailedResponse, error) {
+			_, resp, err := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(3)))
+			return resp, err
+		}},
+		{"v2", func() (*core.DetailedResponse, error) {
+			_, resp, err := c.policies.CreateV2PolicyWithContext(ctx, encryptionGrantV2(c, instanceGUID(4), emulator.RoleReader))
+			return resp, err
+		}},
+	} {
+		resp, err := tc.create()
+		if err == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s create past the cap: %v, %v", tc.name, resp, err)
+		}
+		msg, _ := path(resp.Result, "errors", 0, "message").(string)
+		if path(resp.Result, "errors", 0, "code") != "policy_limit_exceeded" || !strings.Contains(msg, "at most 3") ||
+			path(resp.Result, "status_code") != float64(400) {
+			t.Errorf("%s: body = %v", tc.name, resp.Result)
+		}
+	}
+	// A duplicate still gets its 409; a delete makes room; the cap can be raised at run time.
+	if _, resp, _ := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(1))); resp.StatusCode != http.StatusConflict {
+		t.Errorf("duplicate at the cap: %d", resp.StatusCode)
+	}
+	if _, err := c.policies.DeleteV2PolicyWithContext(ctx, c.policies.NewDeleteV2PolicyOptions(*last.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(3))); err != nil {
+		t.Errorf("create after a delete: %v", err)
+	}
+	if err := srv.SetPolicyCap(0); err != nil || srv.IAMSettings().PolicyCap != 0 {
+		t.Fatal(err)
+	}
+	if _, _, err := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(5))); err != nil {
+		t.Errorf("create under IAM's default cap: %v", err)
+	}
+	if err := srv.SetPolicyCap(-1); err == nil {
+		t.Error("negative cap accepted")
+	}
+	if _, err := emulator.ParseWorld([]byte(world(`,"policy_cap":0`))); err == nil || !strings.HasPrefix(err.Error(), "$.policy_cap: expected a positive integer") {
+		t.Errorf("policy_cap 0: %v", err)
+	}
+}

@@ -17,6 +17,8 @@ type state struct {
 	policies  map[string]*policy
 	// order is every policy id, sorted: the order of GET /v1/policies pages.
 	order []string
+	// active counts the active policies, for the account's cap.
+	active int
 	// identities maps the identity of each active policy to its id, for the 409 check.
 	identities map[string]string
 	// profiles are the world's trusted profiles (none: any profile is accepted); apiKeyOwner
@@ -111,12 +113,14 @@ func (st *state) addPolicy(p *policy) {
 	st.order = slices.Insert(st.order, i, p.ID)
 	if p.State == policyStateActive {
 		st.identities[p.identity()] = p.ID
+		st.active++
 	}
 }
 
 // deletePolicy moves a policy to state deleted; IAM keeps it readable.
 func (st *state) deletePolicy(p *policy) {
 	p.State = policyStateDeleted
+	st.active--
 	if st.identities[p.identity()] == p.ID {
 		delete(st.identities, p.identity())
 	}

@@ -306,6 +306,13 @@ func iamSettings(o *jsonObject) (IAMSettings, error) {
 	if len(set.RolesMissing) == 0 {
 		set.RolesMissing = nil
 	}
+	if raw, ok := o.take("policy_cap"); ok {
+		var n int
+		if jsonKind(raw) != "number" || json.Unmarshal(raw, &n) != nil || n < 1 {
+			return set, errAt(o.fieldPath("policy_cap"), "expected a positive integer, got %s", raw)
+		}
+		set.PolicyCap = n
+	}
 	return set, nil
 }
 
