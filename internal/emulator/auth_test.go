@@ -1,6 +1,8 @@
 package emulator_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -171,5 +173,132 @@ func TestResetKeepsIssuedTokens(t *testing.T) {
 	}
 	if a := call(t, http.MethodGet, c.ep.IAM+"/v1/policies?account_id="+sampleAccount, tok, nil); a.status != http.StatusOK {
 		t.Errorf("token refused after Reset: %d %s", a.status, a.raw)
+	}
+}
+
+// claims decodes the payload of a JWT access token.
+func claims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q is not header.payload.signature", token)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("payload: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("payload: %v", err)
+	}
+	return m
+}
+
+func TestAccessTokensAreJWTsCarryingTheAccount(t *testing.T) {
+	srv := start(t, emulator.SampleWorld())
+	c := newClients(t, srv)
+	tok := c.token(t)
+	cl := claims(t, tok)
+	iamID, _ := cl["iam_id"].(string)
+	exp, _ := cl["exp"].(float64)
+	iat, _ := cl["iat"].(float64)
+	if path(cl, "account", "bss") != sampleAccount || !strings.HasPrefix(iamID, "iam-ServiceId-") ||
+		cl["sub"] != strings.TrimPrefix(iamID, "iam-") || exp-iat != 3600 {
+		t.Errorf("claims = %v", cl)
+	}
+	// The caller is the creator of what it makes, in both versions.
+	p, _, err := c.policies.CreatePolicy(authorizationOptions(c, otherAccount, kpGUID))
+	if err != nil || *p.CreatedByID != iamID {
+		t.Errorf("created_by_id = %v, %v; want %s", p, err, iamID)
+	}
+	// The API key details name the same identity.
+	details, _, err := c.identity.GetAPIKeysDetails(c.identity.NewGetAPIKeysDetailsOptions())
+	if err != nil || *details.IamID != iamID {
+		t.Errorf("details = %v, %v", details, err)
+	}
+
+	// A world can give every API key one owner, a user.
+	user := start(t, sampleWorldWith(func(w *emulator.World) { w.APIKeyIAMID = "IBMid-270004XYZ1" }))
+	uc := newClients(t, user)
+	if cl := claims(t, uc.token(t)); cl["iam_id"] != "IBMid-270004XYZ1" || cl["sub_type"] != "user" {
+		t.Errorf("user claims = %v", cl)
+	}
+	if d, _, err := uc.identity.GetAPIKeysDetails(uc.identity.NewGetAPIKeysDetailsOptions()); err != nil || *d.IamID != "IBMid-270004XYZ1" {
+		t.Errorf("user details = %v, %v", d, err)
+	}
+}
+
+func TestTrustedProfilesOfTheWorld(t *testing.T) {
+	const profileID = "Profile-1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+	srv := start(t, sampleWorldWith(func(w *emulator.World) {
+		w.TrustedProfiles = []emulator.TrustedProfile{{ID: profileID, Name: "s2s-authorizer", CRTokens: []string{"mounted-token"}}}
+	}))
+	tokenURL := srv.URL() + "/identity/token"
+	grant := func(kv ...string) url.Values {
+		v := url.Values{"grant_type": {"urn:ibm:params:oauth:grant-type:cr-token"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	tests := []struct {
+		name   string
+		form   url.Values
+		status int
+		code   string
+	}{
+		{"by name", grant("cr_token", "mounted-token", "profile_name", "s2s-authorizer"), 200, ""},
+		{"by id", grant("cr_token", "mounted-token", "profile_id", profileID), 200, ""},
+		{"by crn", grant("cr_token", "mounted-token", "profile_crn", "crn:v1:bluemix:public:iam-identity::a/"+sampleAccount+"::profile:"+profileID), 200, ""},
+		{"unknown name", grant("cr_token", "mounted-token", "profile_name", "other"), 400, "profile_not_found"},
+		{"id and name disagree", grant("cr_token", "mounted-token", "profile_name", "s2s-authorizer", "profile_id", "Profile-00000000-0000-4000-8000-000000000000"), 400, "profile_not_found"},
+		{"other cr token", grant("cr_token", "stolen", "profile_name", "s2s-authorizer"), 400, "invalid_cr_token"},
+		{"no cr token", grant("profile_name", "s2s-authorizer"), 400, "BXNIM0109E"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := call(t, http.MethodPost, tokenURL, "", []byte(tc.form.Encode()), "Content-Type", "application/x-www-form-urlencoded")
+			if a.status != tc.status {
+				t.Fatalf("status = %d: %s", a.status, a.raw)
+			}
+			if tc.status != 200 {
+				if a.body["errorCode"] != tc.code {
+					t.Errorf("body = %s", a.raw)
+				}
+				return
+			}
+			access, _ := a.body["access_token"].(string)
+			if cl := claims(t, access); cl["iam_id"] != "iam-"+profileID || path(cl, "account", "bss") != sampleAccount || cl["sub_type"] != "Profile" {
+				t.Errorf("claims = %v", cl)
+			}
+		})
+	}
+	// The SDK's container authenticator reads the mounted file and gets a working token.
+	crToken := filepath.Join(t.TempDir(), "cr-token")
+	if err := os.WriteFile(crToken, []byte("mounted-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := core.NewContainerAuthenticatorBuilder().SetCRTokenFilename(crToken).SetIAMProfileName("s2s-authorizer").SetURL(srv.URL()).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies, err := iampolicymanagementv1.NewIamPolicyManagementV1(&iampolicymanagementv1.IamPolicyManagementV1Options{URL: srv.URL(), Authenticator: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := policies.CreateV2Policy(encryptionGrantV2(&clients{policies: policies}, kpGUID, emulator.RoleReader))
+	if err != nil || *p.CreatedByID != "iam-"+profileID {
+		t.Errorf("create as the profile = %v, %v", p, err)
+	}
+
+	for _, tc := range []struct{ doc, want string }{
+		{world(`,"trusted_profiles":[{"id":"p1","name":"a"}]`), `$.trusted_profiles[0].id: "p1" is not a trusted profile id`},
+		{world(`,"trusted_profiles":[{"id":"` + profileID + `"}]`), `$.trusted_profiles[0].name: required`},
+		{world(`,"trusted_profiles":[{"id":"` + profileID + `","name":"a"},{"id":"` + profileID + `","name":"b"}]`), `$.trusted_profiles[1].id: duplicate id`},
+		{world(`,"api_key_iam_id":"someone"`), `$.api_key_iam_id: "someone" is not`},
+	} {
+		if _, err := emulator.ParseWorld([]byte(tc.doc)); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("error = %v, want prefix %q", err, tc.want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -22,12 +23,16 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		"/_emulator/stats/reset": {http.MethodPost, s.controlResetStats},
 	}
 	path := r.URL.Path
-	if path == "/_emulator/faults" {
+	getPost := map[string][2]func(w http.ResponseWriter, r *http.Request){
+		"/_emulator/faults": {func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.currentFaults()) }, s.controlSetFaults},
+		"/_emulator/iam":    {func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.IAMSettings()) }, s.controlSetIAM},
+	}
+	if h, ok := getPost[path]; ok {
 		switch r.Method {
 		case http.MethodGet:
-			writeJSON(w, http.StatusOK, s.currentFaults())
+			h[0](w, r)
 		case http.MethodPost:
-			s.controlSetFaults(w, r)
+			h[1](w, r)
 		default:
 			w.Header().Set("Allow", "GET, POST")
 			writeControlError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+path)
@@ -92,6 +97,27 @@ func (s *Server) controlSetFaults(w http.ResponseWriter, r *http.Request) {
 	}
 	s.SetFaults(f)
 	writeJSON(w, http.StatusOK, s.currentFaults())
+}
+
+// controlSetIAM replaces the IAM settings with the body's (the world file's field names);
+// unknown fields and invalid values get 400.
+func (s *Server) controlSetIAM(w http.ResponseWriter, r *http.Request) {
+	data, ok := readControlBody(w, r)
+	if !ok {
+		return
+	}
+	var set IAMSettings
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&set); err != nil {
+		writeControlError(w, http.StatusBadRequest, "iam settings: "+err.Error())
+		return
+	}
+	if err := s.SetIAMSettings(set); err != nil {
+		writeControlError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, s.IAMSettings())
 }
 
 func readControlBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {

@@ -54,6 +54,19 @@ func TestControlEndpoints(t *testing.T) {
 		{"unknown route", http.MethodPost, base + "/faults", []byte(`{"p500":1,"routes":["GET /v1/nothing"]}`), 400, nil},
 		{"unknown field", http.MethodPost, base + "/faults", []byte(`{"p501":1}`), 400, nil},
 		{"malformed faults", http.MethodPost, base + "/faults", []byte(`{"p500":`), 400, nil},
+		{"iam settings", http.MethodPost, base + "/iam", []byte(`{"restorer_role_crn_form":"is-service-role","roles_missing":["Reader"]}`), 200, func(t *testing.T, a answer) {
+			if a.body["restorer_role_crn_form"] != "is-service-role" || path(a.body, "roles_missing", 0) != "Reader" {
+				t.Errorf("iam settings = %s", a.raw)
+			}
+		}},
+		{"iam settings read back", http.MethodGet, base + "/iam", nil, 200, func(t *testing.T, a answer) {
+			if a.body["restorer_role_crn_form"] != "is-service-role" {
+				t.Errorf("iam settings = %s", a.raw)
+			}
+		}},
+		{"iam settings unknown field", http.MethodPost, base + "/iam", []byte(`{"roles":[]}`), 400, nil},
+		{"iam settings unknown role", http.MethodPost, base + "/iam", []byte(`{"roles_missing":["Writer"]}`), 400, nil},
+		{"iam settings wrong method", http.MethodDelete, base + "/iam", nil, 405, nil},
 		{"stats", http.MethodGet, base + "/stats", nil, 200, func(t *testing.T, a answer) {
 			if path(a.body, "calls", "GET /v2/roles") != float64(1) || path(a.body, "faults", "GET /v2/roles 503") != float64(1) || a.body["total"] != float64(1) {
 				t.Errorf("stats = %s", a.raw)
@@ -72,6 +85,11 @@ func TestControlEndpoints(t *testing.T) {
 		{"reset cleared the faults", http.MethodGet, base + "/faults", nil, 200, func(t *testing.T, a answer) {
 			if a.body["p503"] != float64(0) {
 				t.Errorf("faults = %s", a.raw)
+			}
+		}},
+		{"reset took the world's iam settings", http.MethodGet, base + "/iam", nil, 200, func(t *testing.T, a answer) {
+			if a.body["restorer_role_crn_form"] != nil || a.body["roles_missing"] != nil {
+				t.Errorf("iam settings = %s", a.raw)
 			}
 		}},
 		{"wrong method", http.MethodDelete, base + "/world", nil, 405, nil},

@@ -34,6 +34,8 @@ func (q *request) query(name string) string { return q.r.URL.Query().Get(name) }
 type tokenInfo struct {
 	iamID   string
 	apiKey  string // the API key it was made from, for /v1/apikeys/details; "" otherwise
+	account string // the account at issue time (the JWT's account.bss)
+	grant   string
 	expires time.Time
 }
 

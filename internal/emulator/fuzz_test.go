@@ -53,11 +53,12 @@ func FuzzRequestBodies(f *testing.F) {
 	targets := []string{
 		"POST /v1/policies", "POST /v3/tags/attach", "POST /v3/tags/detach", "POST /api/v2/keys",
 		"PATCH /vpc/us-south/v1/snapshots/" + taggedSnapshotID + "?version=2026-01-01&generation=2",
-		"POST /_emulator/faults", "POST /_emulator/reset",
+		"POST /_emulator/faults", "POST /_emulator/reset", "POST /v2/policies", "POST /_emulator/iam",
 	}
 	for _, seed := range []string{`{}`, `[]`, `null`, `{"type":"authorization","subjects":[{"attributes":null}]}`,
 		`{"resources":[{"resource_id":7}],"tag_names":[null]}`, `{"metadata":{"collectionType":"x","collectionTotal":1},"resources":[{}]}`,
-		`{"user_tags":{"a":1},"name":[]}`, `{"p500":"x","latency_jitter_ms":9223372036854775807}`} {
+		`{"user_tags":{"a":1},"name":[]}`, `{"type":"authorization","subject":{"attributes":[{"key":"a","operator":"stringExists","value":true}]},"control":{"grant":{"roles":[]}}}`,
+		`{"roles_missing":[7],"restorer_role_crn_form":null}`, `{"p500":"x","latency_jitter_ms":9223372036854775807}`} {
 		for i := range targets {
 			f.Add(uint8(i), []byte(seed))
 		}

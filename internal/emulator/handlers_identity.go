@@ -16,7 +16,7 @@ func handleAPIKeyDetails(s *Server, q *request) reply {
 	account := s.st.account
 	id := "ApiKey-" + derivedUUID("apikey", account, key)
 	created := iamTime(worldEpoch())
-	iamID := serviceIDOf(account, key)
+	iamID := s.st.apiKeyIAMID(key)
 	return jsonReply(http.StatusOK, map[string]any{
 		"id":                 id,
 		"entity_tag":         "1-" + shortHash("apikey", id),

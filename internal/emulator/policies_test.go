@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/IBM/go-sdk-core/v5/core"
 	"github.com/IBM/platform-services-go-sdk/iampolicymanagementv1"
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
@@ -322,22 +323,40 @@ func TestPolicyPagingIsStableWhilePoliciesChange(t *testing.T) {
 }
 
 func TestListRoles(t *testing.T) {
+	const (
+		operator  = "crn:v1:bluemix:public:iam::::role:Operator"
+		editor    = "crn:v1:bluemix:public:iam::::role:Editor"
+		shareSnap = "crn:v1:bluemix:public:is::::serviceRole:ShareSnapshotOperator"
+		restorer  = "crn:v1:bluemix:public:iam::::role:SnapshotRemoteAccountRestorer"
+		restorIS  = "crn:v1:bluemix:public:is::::serviceRole:SnapshotRemoteAccountRestorer"
+	)
+	tests := []struct {
+		name             string
+		settings         emulator.IAMSettings
+		service, source  string
+		wantServiceRoles []string
+		wantSystemRoles  []string
+	}{
+		{"restore, default form", emulator.IAMSettings{}, "is", "server-protect", []string{restorer}, nil},
+		{"restore, is service role form", emulator.IAMSettings{RestorerRoleCRNForm: "is-service-role"}, "is", "server-protect", []string{restorIS}, nil},
+		{"restore, iam role form", emulator.IAMSettings{RestorerRoleCRNForm: "iam-role"}, "is", "server-protect", []string{restorer}, nil},
+		{"restore missing", emulator.IAMSettings{RolesMissing: []string{"SnapshotRemoteAccountRestorer"}}, "is", "server-protect", nil, nil},
+		{"backup for VPC", emulator.IAMSettings{}, "is", "is", []string{restorer, shareSnap}, []string{operator, editor}},
+		{"kms", emulator.IAMSettings{}, "kms", "server-protect", []string{emulator.RoleReader}, []string{emulator.RoleAuthorizationDelegator}},
+		{"hs-crypto", emulator.IAMSettings{}, "hs-crypto", "server-protect", []string{emulator.RoleReader}, []string{emulator.RoleAuthorizationDelegator}},
+		{"kms for another source", emulator.IAMSettings{}, "kms", "cloud-object-storage", []string{emulator.RoleReader}, []string{emulator.RoleAuthorizationDelegator}},
+		{"kms without delegator", emulator.IAMSettings{RolesMissing: []string{"AuthorizationDelegator"}}, "kms", "server-protect", []string{emulator.RoleReader}, nil},
+		{"unmodelled service", emulator.IAMSettings{}, "secrets-manager", "server-protect", nil, nil},
+	}
 	srv := start(t, emulator.SampleWorld())
 	c := newClients(t, srv)
-	tests := []struct {
-		service           string
-		wantServiceRoles  []string
-		wantSystemRoles   []string
-		sourceServiceName string
-	}{
-		{"is", nil, []string{emulator.RoleSnapshotRemoteAccountRestorer}, "server-protect"},
-		{"kms", []string{emulator.RoleReader}, []string{emulator.RoleAuthorizationDelegator}, "server-protect"},
-		{"hs-crypto", []string{emulator.RoleReader}, []string{emulator.RoleAuthorizationDelegator}, "server-protect"},
-	}
 	for _, tc := range tests {
-		t.Run(tc.service, func(t *testing.T) {
-			opts := c.policies.NewListRolesOptions().SetServiceName(tc.service).
-				SetSourceServiceName(tc.sourceServiceName).SetPolicyType("authorization")
+		t.Run(tc.name, func(t *testing.T) {
+			if err := srv.SetIAMSettings(tc.settings); err != nil {
+				t.Fatal(err)
+			}
+			opts := c.policies.NewListRolesOptions().SetServiceName(tc.service).SetAccountID(sampleAccount).
+				SetSourceServiceName(tc.source).SetPolicyType("authorization").SetAcceptLanguage("de")
 			roles, _, err := c.policies.ListRoles(opts)
 			if err != nil {
 				t.Fatal(err)
@@ -346,15 +365,187 @@ func TestListRoles(t *testing.T) {
 			for _, r := range roles.ServiceRoles {
 				service = append(service, *r.CRN)
 			}
+			for _, r := range append(roles.ServiceRoles, roles.SystemRoles...) {
+				if r.CRN == nil || *r.DisplayName == "" || len(r.Actions) == 0 {
+					t.Errorf("role %v lacks display name or actions", r.CRN)
+				}
+			}
 			for _, r := range roles.SystemRoles {
 				system = append(system, *r.CRN)
-				if *r.DisplayName == "" || r.Actions == nil {
-					t.Errorf("role %s lacks display name or actions", *r.CRN)
-				}
 			}
 			if fmt.Sprint(service) != fmt.Sprint(tc.wantServiceRoles) || fmt.Sprint(system) != fmt.Sprint(tc.wantSystemRoles) || roles.CustomRoles == nil {
 				t.Errorf("roles = service %v, system %v, custom %v", service, system, roles.CustomRoles)
 			}
 		})
+	}
+	if err := srv.SetIAMSettings(emulator.IAMSettings{RolesMissing: []string{"Writer"}}); err == nil {
+		t.Error("SetIAMSettings accepted a role the catalogue does not have")
+	}
+	if err := srv.SetIAMSettings(emulator.IAMSettings{RestorerRoleCRNForm: "iam"}); err == nil {
+		t.Error("SetIAMSettings accepted an unknown CRN form")
+	}
+}
+
+// restoreOptions builds the create options of a restore grant from subjectService in another
+// account to the sample's tagged snapshot.
+func restoreOptions(c *clients, subjectService string, roles ...string) *iampolicymanagementv1.CreatePolicyOptions {
+	var policyRoles []iampolicymanagementv1.PolicyRole
+	for _, r := range roles {
+		policyRoles = append(policyRoles, iampolicymanagementv1.PolicyRole{RoleID: core.StringPtr(r)})
+	}
+	subject := []iampolicymanagementv1.SubjectAttribute{
+		{Name: core.StringPtr("serviceName"), Value: core.StringPtr(subjectService)},
+		{Name: core.StringPtr("accountId"), Value: core.StringPtr(otherAccount)},
+	}
+	if subjectService == "is" {
+		subject = append(subject, iampolicymanagementv1.SubjectAttribute{Name: core.StringPtr("resourceType"), Value: core.StringPtr("volume")})
+	}
+	return c.policies.NewCreatePolicyOptions("authorization",
+		[]iampolicymanagementv1.PolicySubject{{Attributes: subject}},
+		policyRoles,
+		[]iampolicymanagementv1.PolicyResource{{Attributes: []iampolicymanagementv1.ResourceAttribute{
+			{Name: core.StringPtr("serviceName"), Value: core.StringPtr("is"), Operator: core.StringPtr("stringEquals")},
+			{Name: core.StringPtr("accountId"), Value: core.StringPtr(sampleAccount), Operator: core.StringPtr("stringEquals")},
+			{Name: core.StringPtr("snapshotId"), Value: core.StringPtr(taggedSnapshotID), Operator: core.StringPtr("stringEquals")},
+		}}},
+	)
+}
+
+func TestCreateRefusesRolesTheRoleListDoesNotOffer(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		settings emulator.IAMSettings
+		opts     func(c *clients) *iampolicymanagementv1.CreatePolicyOptions
+		refused  string // the role named in the 400, "" when the create succeeds
+	}{
+		{"restorer, default form", emulator.IAMSettings{}, func(c *clients) *iampolicymanagementv1.CreatePolicyOptions {
+			return restoreOptions(c, "server-protect", emulator.RoleSnapshotRemoteAccountRestorer)
+		}, ""},
+		{"restorer, is form given while iam form served", emulator.IAMSettings{}, func(c *clients) *iampolicymanagementv1.CreatePolicyOptions {
+			return restoreOptions(c, "server-protect", emulator.RoleSnapshotRemoteAccountRestorerIS)
+		}, emulator.RoleSnapshotRemoteAccountRestorerIS},
+		{"restorer, is form", emulator.IAMSettings{RestorerRoleCRNForm: "is-service-role"}, func(c *clients) *iampolicymanagementv1.CreatePolicyOptions {
+			return restoreOptions(c, "server-protect", emulator.RoleSnapshotRemoteAccountRestorerIS)
+		}, ""},
+		{"restorer from an is subject", emulator.IAMSettings{}, func(c *clients) *iampolicymanagementv1.CreatePolicyOptions {
+			return restoreOptions(c, "is", emulator.RoleSnapshotRemoteAccountRestorer)
+		}, ""},
+		{"restorer missing", emulator.IAMSettings{RolesMissing: []string{"SnapshotRemoteAccountRestorer"}}, func(c *clients) *iampolicymanagementv1.CreatePolicyOptions {
+			return restoreOptions(c, "server-protect", emulator.RoleSnapshotRemoteAccountRestorer)
+		}, emulator.RoleSnapshotRemoteAccountRestorer},
+		{"Reader on a snapshot", emulator.IAMSettings{}, func(c *clients) *iampolicymanagementv1.CreatePolicyOptions {
+			return restoreOptions(c, "server-protect", emulator.RoleReader)
+		}, emulator.RoleReader},
+		{"backup Editor", emulator.IAMSettings{}, func(c *clients) *iampolicymanagementv1.CreatePolicyOptions {
+			return restoreOptions(c, "is", emulator.RoleEditor)
+		}, ""},
+		{"backup Editor from server-protect", emulator.IAMSettings{}, func(c *clients) *iampolicymanagementv1.CreatePolicyOptions {
+			return restoreOptions(c, "server-protect", emulator.RoleEditor)
+		}, emulator.RoleEditor},
+		{"cross-account encryption", emulator.IAMSettings{}, func(c *clients) *iampolicymanagementv1.CreatePolicyOptions {
+			return authorizationOptions(c, otherAccount, kpGUID, emulator.RoleReader, emulator.RoleAuthorizationDelegator)
+		}, ""},
+		{"delegator missing", emulator.IAMSettings{RolesMissing: []string{"AuthorizationDelegator"}}, func(c *clients) *iampolicymanagementv1.CreatePolicyOptions {
+			return authorizationOptions(c, otherAccount, kpGUID, emulator.RoleReader, emulator.RoleAuthorizationDelegator)
+		}, emulator.RoleAuthorizationDelegator},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := start(t, sampleWorldWith(func(w *emulator.World) { w.IAMSettings = tc.settings }))
+			c := newClients(t, srv)
+			p, resp, err := c.policies.CreatePolicyWithContext(ctx, tc.opts(c))
+			if tc.refused == "" {
+				if err != nil {
+					t.Fatalf("create: %v", err)
+				}
+				if *p.Roles[0].DisplayName == "" || strings.HasPrefix(*p.Roles[0].DisplayName, "crn:") {
+					t.Errorf("role display name = %q", *p.Roles[0].DisplayName)
+				}
+				return
+			}
+			if err == nil || resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("create = %v, %v; want 400", resp, err)
+			}
+			msg, _ := path(resp.Result, "errors", 0, "message").(string)
+			if path(resp.Result, "errors", 0, "code") != "invalid_role" || !strings.Contains(msg, tc.refused) {
+				t.Errorf("400 body = %v", resp.Result)
+			}
+			if n := len(srv.World().Policies); n != 1 {
+				t.Errorf("a refused create changed the world: %d policies", n)
+			}
+		})
+	}
+	// Access policies keep any well-formed role.
+	srv := start(t, emulator.SampleWorld())
+	c := newClients(t, srv)
+	access := c.policies.NewCreatePolicyOptions("access",
+		[]iampolicymanagementv1.PolicySubject{{Attributes: []iampolicymanagementv1.SubjectAttribute{{Name: core.StringPtr("iam_id"), Value: core.StringPtr("IBMid-1")}}}},
+		[]iampolicymanagementv1.PolicyRole{{RoleID: core.StringPtr("crn:v1:bluemix:public:iam::::serviceRole:Writer")}},
+		[]iampolicymanagementv1.PolicyResource{{Attributes: []iampolicymanagementv1.ResourceAttribute{
+			{Name: core.StringPtr("serviceName"), Value: core.StringPtr("kms")},
+			{Name: core.StringPtr("accountId"), Value: core.StringPtr(sampleAccount)},
+		}}})
+	if _, _, err := c.policies.CreatePolicyWithContext(ctx, access); err != nil {
+		t.Errorf("access policy: %v", err)
+	}
+}
+
+func TestPolicyCap(t *testing.T) {
+	ctx := context.Background()
+	srv := start(t, sampleWorldWith(func(w *emulator.World) { w.PolicyCap = 3 }))
+	c := newClients(t, srv)
+	// The sample's policy plus one v1 and one v2 create reach the cap of 3.
+	if _, _, err := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(1))); err != nil {
+		t.Fatal(err)
+	}
+	last, _, err := c.policies.CreateV2PolicyWithContext(ctx, encryptionGrantV2(c, instanceGUID(2), emulator.RoleReader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		create func() (*core.DetailedResponse, error)
+	}{
+		{"v1", func() (*core.DetailedResponse, error) {
+			_, resp, err := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(3)))
+			return resp, err
+		}},
+		{"v2", func() (*core.DetailedResponse, error) {
+			_, resp, err := c.policies.CreateV2PolicyWithContext(ctx, encryptionGrantV2(c, instanceGUID(4), emulator.RoleReader))
+			return resp, err
+		}},
+	} {
+		resp, err := tc.create()
+		if err == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s create past the cap: %v, %v", tc.name, resp, err)
+		}
+		msg, _ := path(resp.Result, "errors", 0, "message").(string)
+		if path(resp.Result, "errors", 0, "code") != "policy_limit_exceeded" || !strings.Contains(msg, "at most 3") ||
+			path(resp.Result, "status_code") != float64(400) {
+			t.Errorf("%s: body = %v", tc.name, resp.Result)
+		}
+	}
+	// A duplicate still gets its 409; a delete makes room; the cap can be raised at run time.
+	if _, resp, _ := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(1))); resp.StatusCode != http.StatusConflict {
+		t.Errorf("duplicate at the cap: %d", resp.StatusCode)
+	}
+	if _, err := c.policies.DeleteV2PolicyWithContext(ctx, c.policies.NewDeleteV2PolicyOptions(*last.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(3))); err != nil {
+		t.Errorf("create after a delete: %v", err)
+	}
+	if err := srv.SetPolicyCap(0); err != nil || srv.IAMSettings().PolicyCap != 0 {
+		t.Fatal(err)
+	}
+	if _, _, err := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(5))); err != nil {
+		t.Errorf("create under IAM's default cap: %v", err)
+	}
+	if err := srv.SetPolicyCap(-1); err == nil {
+		t.Error("negative cap accepted")
+	}
+	if _, err := emulator.ParseWorld([]byte(world(`,"policy_cap":0`))); err == nil || !strings.HasPrefix(err.Error(), "$.policy_cap: expected a positive integer") {
+		t.Errorf("policy_cap 0: %v", err)
 	}
 }

@@ -7,14 +7,24 @@ import (
 	"time"
 )
 
-// policy is an IAM v1 policy as the emulator stores it.
+// policy is an IAM policy as the emulator stores it: one store for both API versions, in a
+// neutral form that each version renders in its own shape.
 type policy struct {
-	ID               string
-	Type             string
-	Description      string
-	Subjects         []policySubject
-	Roles            []policyRole
-	Resources        []policyResource
+	ID          string
+	Type        string
+	Description string
+	// version is the API that made the policy (1 or 2): a v1 list shows v2-made policies only as
+	// placeholders (facts file, section 2).
+	version int
+	// Subject and Resource attributes carry an operator in both versions: v1 subject attributes
+	// have none on the wire and are stored with stringEquals, the operator v2 shows for them.
+	Subject  []attr
+	Resource []attr
+	Tags     []attr // resource tags
+	Roles    []string
+	Pattern  string          // v2 only
+	Rule     json.RawMessage // v2 only, compact JSON
+
 	CreatedAt        time.Time
 	CreatedByID      string
 	LastModifiedAt   time.Time
@@ -22,37 +32,25 @@ type policy struct {
 	State            string
 	Template         json.RawMessage
 
-	// createdByAPI is when POST /v1/policies made the policy (zero for world policies): the
-	// NotFoundAfterCreate fault window starts there.
+	// createdByAPI is when POST /v1/policies or /v2/policies made the policy (zero for world
+	// policies): the NotFoundAfterCreate fault window starts there.
 	createdByAPI time.Time
 	// rev counts modifications; it feeds the ETag.
 	rev int
 }
 
-type policySubject struct {
-	Attributes []subjectAttribute `json:"attributes"`
+// attr is a subject or resource attribute (or resource tag). Value is a string, except for v2
+// attributes, where stringExists takes a boolean and the AnyOf operators a list of strings.
+type attr struct {
+	Name     string
+	Operator string
+	Value    any
 }
 
-type subjectAttribute struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
-type policyRole struct {
-	RoleID      string `json:"role_id"`
-	DisplayName string `json:"display_name,omitempty"`
-	Description string `json:"description,omitempty"`
-}
-
-type policyResource struct {
-	Attributes []resourceAttribute `json:"attributes"`
-	Tags       []resourceAttribute `json:"tags,omitempty"`
-}
-
-type resourceAttribute struct {
-	Name     string `json:"name"`
-	Value    string `json:"value"`
-	Operator string `json:"operator,omitempty"`
+// str is the value of a string attribute, or "".
+func (a attr) str() string {
+	s, _ := a.Value.(string)
+	return s
 }
 
 const (
@@ -60,7 +58,8 @@ const (
 	policyStateDeleted = "deleted"
 	// defaultOperator is what IAM v1 puts on resource attributes given without an operator (the
 	// facts file: resource attributes carry "operator":"stringEquals"); the emulator's
-	// assumption is that IAM fills it in, so the stored and returned policy always has one.
+	// assumption is that IAM fills it in, so the stored and returned policy always has one. v1
+	// subject attributes are stored with it too (v2 shows them with stringEquals).
 	defaultOperator = "stringEquals"
 )
 
@@ -69,28 +68,59 @@ const iamTimeLayout = "2006-01-02T15:04:05.000Z"
 
 func iamTime(t time.Time) string { return t.UTC().Format(iamTimeLayout) }
 
-// policyJSON is the v1 wire shape, fields in the order IAM returns them.
-type policyJSON struct {
-	ID               string           `json:"id"`
-	Type             string           `json:"type"`
-	Description      string           `json:"description,omitempty"`
-	Subjects         []policySubject  `json:"subjects"`
-	Roles            []policyRole     `json:"roles"`
-	Resources        []policyResource `json:"resources"`
-	Href             string           `json:"href"`
-	CreatedAt        string           `json:"created_at"`
-	CreatedByID      string           `json:"created_by_id"`
-	LastModifiedAt   string           `json:"last_modified_at"`
-	LastModifiedByID string           `json:"last_modified_by_id"`
-	State            string           `json:"state"`
-	Template         json.RawMessage  `json:"template,omitempty"`
-}
+// v1 wire shapes, fields in the order IAM returns them.
+type (
+	policySubject struct {
+		Attributes []subjectAttribute `json:"attributes"`
+	}
+	subjectAttribute struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	}
+	policyRole struct {
+		RoleID      string `json:"role_id"`
+		DisplayName string `json:"display_name,omitempty"`
+		Description string `json:"description,omitempty"`
+	}
+	policyResource struct {
+		Attributes []resourceAttribute `json:"attributes"`
+		Tags       []resourceAttribute `json:"tags,omitempty"`
+	}
+	resourceAttribute struct {
+		Name     string `json:"name"`
+		Value    string `json:"value"`
+		Operator string `json:"operator,omitempty"`
+	}
+	policyJSON struct {
+		ID               string           `json:"id"`
+		Type             string           `json:"type"`
+		Description      string           `json:"description,omitempty"`
+		Subjects         []policySubject  `json:"subjects"`
+		Roles            []policyRole     `json:"roles"`
+		Resources        []policyResource `json:"resources"`
+		Href             string           `json:"href"`
+		CreatedAt        string           `json:"created_at"`
+		CreatedByID      string           `json:"created_by_id"`
+		LastModifiedAt   string           `json:"last_modified_at"`
+		LastModifiedByID string           `json:"last_modified_by_id"`
+		State            string           `json:"state"`
+		Template         json.RawMessage  `json:"template,omitempty"`
+	}
+)
 
-// wire renders the policy as the API returns it; base is the scheme://host of the IAM endpoint.
-func (p *policy) wire(base string) policyJSON {
-	return policyJSON{
+// The v1 placeholder of a v2-made policy (facts file, section 2, from IAM's "Policy
+// version 2" documentation in ibm-cloud-docs/account).
+const (
+	placeholderDescription = "This is a unsupported policy version placeholder, to view the full content, please call GET with provided href"
+	placeholderIAMID       = "unsupported version"
+	placeholderRole        = "crn:v1:bluemix:public:iam::::role:UnsupportedVersion"
+)
+
+// wireV1 renders the policy as /v1/policies returns it; base is the scheme://host of the IAM
+// endpoint. A v2-made policy is only a placeholder there whose href leads to /v2/policies.
+func (p *policy) wireV1(base string) policyJSON {
+	out := policyJSON{
 		ID: p.ID, Type: p.Type, Description: p.Description,
-		Subjects: p.Subjects, Roles: p.Roles, Resources: p.Resources,
 		Href:             base + "/v1/policies/" + p.ID,
 		CreatedAt:        iamTime(p.CreatedAt),
 		CreatedByID:      p.CreatedByID,
@@ -99,6 +129,42 @@ func (p *policy) wire(base string) policyJSON {
 		State:            p.State,
 		Template:         p.Template,
 	}
+	if p.version == 2 {
+		out.Description = placeholderDescription
+		out.Subjects = []policySubject{{Attributes: []subjectAttribute{{Name: "iam_id", Value: placeholderIAMID}}}}
+		out.Roles = []policyRole{{RoleID: placeholderRole, DisplayName: "UnsupportedVersion"}}
+		out.Resources = []policyResource{{Attributes: []resourceAttribute{{Name: "accountId", Value: p.resourceAccount(), Operator: defaultOperator}}}}
+		out.Href = base + "/v2/policies/" + p.ID
+		out.Template = nil
+		return out
+	}
+	subject := policySubject{Attributes: []subjectAttribute{}}
+	for _, a := range p.Subject {
+		subject.Attributes = append(subject.Attributes, subjectAttribute{Name: a.Name, Value: a.str()})
+	}
+	out.Subjects = []policySubject{subject}
+	for _, r := range p.Roles {
+		name, desc := describeRole(r)
+		out.Roles = append(out.Roles, policyRole{RoleID: r, DisplayName: name, Description: desc})
+	}
+	res := policyResource{Attributes: []resourceAttribute{}}
+	for _, a := range p.Resource {
+		res.Attributes = append(res.Attributes, resourceAttribute{Name: a.Name, Value: a.str(), Operator: a.Operator})
+	}
+	for _, a := range p.Tags {
+		res.Tags = append(res.Tags, resourceAttribute{Name: a.Name, Value: a.str(), Operator: a.Operator})
+	}
+	out.Resources = []policyResource{res}
+	return out
+}
+
+// ownWire is the policy in the shape of the API version that made it: what a 409 shows in
+// details.conflicts_with.policy (facts file, section 2).
+func (p *policy) ownWire(base string) any {
+	if p.version == 2 {
+		return p.wireV2(base)
+	}
+	return p.wireV1(base)
 }
 
 // etag is IAM's "<revision>-<hash>" entity tag.
@@ -112,65 +178,68 @@ func (p *policy) etag() string {
 // part of the identity: same type, subject attributes and resource attributes → 409.
 const rolesInConflictIdentity = false
 
-// identity is what makes two active policies "the same" for the 409 check: type, the subject
-// attribute set and the resource attribute set with operators, all order-insensitive. The
-// description never counts.
+// identity is what makes two active policies "the same" for the 409 check, across API
+// versions: type, the subject attribute set and the resource attribute set with operators and
+// values (a v1 subject attribute counts as stringEquals), resource tags, and a v2 policy's
+// pattern and rule, all order-insensitive. The description never counts. The emulator's
+// assumption: a rule (time-based condition) makes a different policy.
 func (p *policy) identity() string {
-	var subj []string
-	for _, s := range p.Subjects {
-		for _, a := range s.Attributes {
-			subj = append(subj, a.Name+"="+a.Value)
-		}
+	var subj, res []string
+	for _, a := range p.Subject {
+		subj = append(subj, a.identity())
 	}
-	var res []string
-	for _, r := range p.Resources {
-		for _, a := range r.Attributes {
-			res = append(res, a.Name+" "+a.Operator+" "+a.Value)
-		}
-		for _, t := range r.Tags {
-			res = append(res, "tag:"+t.Name+" "+t.Operator+" "+t.Value)
-		}
+	for _, a := range p.Resource {
+		res = append(res, a.identity())
+	}
+	for _, t := range p.Tags {
+		res = append(res, "tag:"+t.identity())
 	}
 	sort.Strings(subj)
 	sort.Strings(res)
-	id := p.Type + "\x00" + strings.Join(subj, "\x01") + "\x00" + strings.Join(res, "\x01")
+	id := p.Type + "\x00" + strings.Join(subj, "\x01") + "\x00" + strings.Join(res, "\x01") + "\x00" + p.Pattern + "\x00" + string(p.Rule)
 	if rolesInConflictIdentity {
-		var roles []string
-		for _, r := range p.Roles {
-			roles = append(roles, r.RoleID)
-		}
+		roles := append([]string(nil), p.Roles...)
 		sort.Strings(roles)
 		id += "\x00" + strings.Join(roles, "\x01")
 	}
 	return id
 }
 
+func (a attr) identity() string {
+	v, _ := json.Marshal(a.Value) // strings, booleans and lists of strings always encode
+	return a.Name + "\x02" + a.Operator + "\x02" + string(v)
+}
+
 // resourceAccount is the accountId resource attribute: the account the policy lives in.
-func (p *policy) resourceAccount() string {
-	for _, r := range p.Resources {
-		for _, a := range r.Attributes {
-			if a.Name == "accountId" {
-				return a.Value
-			}
+func (p *policy) resourceAccount() string { return attrValue(p.Resource, "accountId", false) }
+
+// subjectService is the subject's serviceName attribute, or "".
+func (p *policy) subjectService() string { return attrValue(p.Subject, "serviceName", true) }
+
+// resourceService is the resource's serviceName attribute when it names one service
+// (stringEquals), or "".
+func (p *policy) resourceService() string { return attrValue(p.Resource, "serviceName", true) }
+
+// attrValue is the string value of the named attribute, or ""; equalsOnly skips attributes
+// whose operator is not stringEquals.
+func attrValue(attrs []attr, name string, equalsOnly bool) string {
+	for _, a := range attrs {
+		if a.Name == name && (!equalsOnly || a.Operator == defaultOperator) {
+			return a.str()
 		}
 	}
 	return ""
 }
 
+func (p *policy) roleIDs() []string { return append([]string(nil), p.Roles...) }
+
 func (p *policy) clone() *policy {
 	c := *p
-	c.Subjects = make([]policySubject, len(p.Subjects))
-	for i, s := range p.Subjects {
-		c.Subjects[i] = policySubject{Attributes: append([]subjectAttribute(nil), s.Attributes...)}
-	}
-	c.Roles = append([]policyRole(nil), p.Roles...)
-	c.Resources = make([]policyResource, len(p.Resources))
-	for i, r := range p.Resources {
-		c.Resources[i] = policyResource{
-			Attributes: append([]resourceAttribute(nil), r.Attributes...),
-			Tags:       append([]resourceAttribute(nil), r.Tags...),
-		}
-	}
+	c.Subject = append([]attr(nil), p.Subject...)
+	c.Resource = append([]attr(nil), p.Resource...)
+	c.Tags = append([]attr(nil), p.Tags...)
+	c.Roles = append([]string(nil), p.Roles...)
+	c.Rule = append(json.RawMessage(nil), p.Rule...)
 	c.Template = append(json.RawMessage(nil), p.Template...)
 	return &c
 }

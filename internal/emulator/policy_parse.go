@@ -31,7 +31,7 @@ func parsePolicy(path string, raw json.RawMessage, src policySource) (*policy, e
 	if err != nil {
 		return nil, err
 	}
-	p := &policy{State: policyStateActive}
+	p := &policy{State: policyStateActive, version: 1}
 	if p.Type, err = o.str("type", true); err != nil {
 		return nil, err
 	}
@@ -44,13 +44,13 @@ func parsePolicy(path string, raw json.RawMessage, src policySource) (*policy, e
 	if len(p.Description) > maxDescription {
 		return nil, errAt(o.fieldPath("description"), "longer than %d characters", maxDescription)
 	}
-	if p.Subjects, err = parseSubjects(o); err != nil {
+	if p.Subject, err = parseSubjects(o); err != nil {
 		return nil, err
 	}
-	if p.Roles, err = parseRoles(o); err != nil {
+	if p.Roles, err = parseRoles(o, "roles"); err != nil {
 		return nil, err
 	}
-	if p.Resources, err = parseResources(o); err != nil {
+	if p.Resource, p.Tags, err = parseResources(o); err != nil {
 		return nil, err
 	}
 	if src == fromWorld {
@@ -61,7 +61,7 @@ func parsePolicy(path string, raw json.RawMessage, src policySource) (*policy, e
 	if err := o.finish(); err != nil {
 		return nil, err
 	}
-	if err := checkPolicySemantics(path, p); err != nil {
+	if err := checkPolicySemantics(p, v1Paths(path)); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -120,7 +120,7 @@ func parseWorldPolicyFields(o *jsonObject, p *policy) error {
 }
 
 // parseSubjects reads "subjects"; IAM v1 takes exactly one subject.
-func parseSubjects(o *jsonObject) ([]policySubject, error) {
+func parseSubjects(o *jsonObject) ([]attr, error) {
 	items, err := o.array("subjects", true)
 	if err != nil {
 		return nil, err
@@ -128,7 +128,7 @@ func parseSubjects(o *jsonObject) ([]policySubject, error) {
 	if len(items) != 1 {
 		return nil, errAt(o.fieldPath("subjects"), "exactly one subject is allowed, got %d", len(items))
 	}
-	var out []policySubject
+	var out []attr
 	for i, raw := range items {
 		so, err := readObject(fmt.Sprintf("%s[%d]", o.fieldPath("subjects"), i), raw)
 		if err != nil {
@@ -138,7 +138,6 @@ func parseSubjects(o *jsonObject) ([]policySubject, error) {
 		if err != nil {
 			return nil, err
 		}
-		var subject policySubject
 		for j, araw := range attrs {
 			ao, err := readObject(fmt.Sprintf("%s[%d]", so.fieldPath("attributes"), j), araw)
 			if err != nil {
@@ -156,26 +155,26 @@ func parseSubjects(o *jsonObject) ([]policySubject, error) {
 			if err := ao.finish(); err != nil {
 				return nil, err
 			}
-			subject.Attributes = append(subject.Attributes, a)
+			out = append(out, attr{Name: a.Name, Operator: defaultOperator, Value: a.Value})
 		}
 		if err := so.finish(); err != nil {
 			return nil, err
 		}
-		out = append(out, subject)
 	}
 	return out, nil
 }
 
-// parseRoles reads "roles"; display names and descriptions are IAM's to fill in.
-func parseRoles(o *jsonObject) ([]policyRole, error) {
-	items, err := o.array("roles", true)
+// parseRoles reads a roles array (v1 "roles", v2 "control.grant.roles"); display names and
+// descriptions are IAM's to fill in.
+func parseRoles(o *jsonObject, field string) ([]string, error) {
+	items, err := o.array(field, true)
 	if err != nil {
 		return nil, err
 	}
-	var out []policyRole
+	var out []string
 	seen := map[string]bool{}
 	for i, raw := range items {
-		ro, err := readObject(fmt.Sprintf("%s[%d]", o.fieldPath("roles"), i), raw)
+		ro, err := readObject(fmt.Sprintf("%s[%d]", o.fieldPath(field), i), raw)
 		if err != nil {
 			return nil, err
 		}
@@ -194,48 +193,42 @@ func parseRoles(o *jsonObject) ([]policyRole, error) {
 		if err := ro.finish(); err != nil {
 			return nil, err
 		}
-		name, desc := describeRole(id)
-		out = append(out, policyRole{RoleID: id, DisplayName: name, Description: desc})
+		out = append(out, id)
 	}
 	return out, nil
 }
 
 // parseResources reads "resources"; IAM v1 takes exactly one resource.
-func parseResources(o *jsonObject) ([]policyResource, error) {
+func parseResources(o *jsonObject) (attrs, tags []attr, err error) {
 	items, err := o.array("resources", true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(items) != 1 {
-		return nil, errAt(o.fieldPath("resources"), "exactly one resource is allowed, got %d", len(items))
+		return nil, nil, errAt(o.fieldPath("resources"), "exactly one resource is allowed, got %d", len(items))
 	}
-	var out []policyResource
-	for i, raw := range items {
-		ro, err := readObject(fmt.Sprintf("%s[%d]", o.fieldPath("resources"), i), raw)
-		if err != nil {
-			return nil, err
-		}
-		var r policyResource
-		if r.Attributes, err = parseResourceAttributes(ro, "attributes", true); err != nil {
-			return nil, err
-		}
-		if r.Tags, err = parseResourceAttributes(ro, "tags", false); err != nil {
-			return nil, err
-		}
-		if err := ro.finish(); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+	ro, err := readObject(o.fieldPath("resources")+"[0]", items[0])
+	if err != nil {
+		return nil, nil, err
 	}
-	return out, nil
+	if attrs, err = parseResourceAttributes(ro, "attributes", true); err != nil {
+		return nil, nil, err
+	}
+	if tags, err = parseResourceAttributes(ro, "tags", false); err != nil {
+		return nil, nil, err
+	}
+	if err := ro.finish(); err != nil {
+		return nil, nil, err
+	}
+	return attrs, tags, nil
 }
 
-func parseResourceAttributes(o *jsonObject, field string, required bool) ([]resourceAttribute, error) {
+func parseResourceAttributes(o *jsonObject, field string, required bool) ([]attr, error) {
 	items, err := o.array(field, required)
 	if err != nil {
 		return nil, err
 	}
-	var out []resourceAttribute
+	var out []attr
 	for j, raw := range items {
 		ao, err := readObject(fmt.Sprintf("%s[%d]", o.fieldPath(field), j), raw)
 		if err != nil {
@@ -261,61 +254,80 @@ func parseResourceAttributes(o *jsonObject, field string, required bool) ([]reso
 		if err := ao.finish(); err != nil {
 			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, attr{Name: a.Name, Operator: a.Operator, Value: a.Value})
 	}
 	return out, nil
+}
+
+// policyPaths name the places of a policy document in error messages: v1 and v2 spell them
+// differently.
+type policyPaths struct {
+	subject, resource string // paths of the attribute arrays
+	name, value       string // field names of an attribute
+}
+
+func v1Paths(path string) policyPaths {
+	return policyPaths{subject: path + ".subjects[0].attributes", resource: path + ".resources[0].attributes", name: "name", value: "value"}
+}
+
+func v2Paths(path string) policyPaths {
+	return policyPaths{subject: path + ".subject.attributes", resource: path + ".resource.attributes", name: "key", value: "value"}
 }
 
 // checkPolicySemantics applies the rules of IAM's CreatePolicy documentation: both sides carry
 // accountId, an authorization subject names a service (or resource group) with the attributes
 // authorizations support, an access subject is an iam_id or access group, and the resource
 // names what it is.
-func checkPolicySemantics(path string, p *policy) error {
-	subjPath := path + ".subjects[0].attributes"
+func checkPolicySemantics(p *policy, paths policyPaths) error {
 	subj := map[string]string{}
-	for i, a := range p.Subjects[0].Attributes {
-		ap := fmt.Sprintf("%s[%d]", subjPath, i)
+	for i, a := range p.Subject {
+		ap := fmt.Sprintf("%s[%d]", paths.subject, i)
 		if _, dup := subj[a.Name]; dup {
-			return errAt(ap+".name", "duplicate attribute %q", a.Name)
+			return errAt(ap+"."+paths.name, "duplicate attribute %q", a.Name)
 		}
-		subj[a.Name] = a.Value
+		subj[a.Name] = a.str()
 		if p.Type == "authorization" && !slices.Contains(authorizationSubjectAttributes, a.Name) {
-			return errAt(ap+".name", "%q is not a subject attribute of authorization policies (%s)", a.Name, quoteList(authorizationSubjectAttributes))
+			return errAt(ap+"."+paths.name, "%q is not a subject attribute of authorization policies (%s)", a.Name, quoteList(authorizationSubjectAttributes))
 		}
-		if a.Name == "accountId" && !isAccountID(a.Value) {
-			return errAt(ap+".value", "%q is not an account id (32 lowercase hex digits)", a.Value)
+		if a.Name == "accountId" && (a.Operator != defaultOperator || !isAccountID(a.str())) {
+			return errAt(ap+"."+paths.value, "%s is not an account id (32 lowercase hex digits, operator stringEquals)", jsonText(a.Value))
 		}
 	}
 	switch p.Type {
 	case "authorization":
 		if subj["accountId"] == "" {
-			return errAt(subjPath, "an authorization subject needs an accountId attribute")
+			return errAt(paths.subject, "an authorization subject needs an accountId attribute")
 		}
 		if subj["serviceName"] == "" && subj["resourceGroupId"] == "" {
-			return errAt(subjPath, "an authorization subject needs a serviceName or resourceGroupId attribute")
+			return errAt(paths.subject, "an authorization subject needs a serviceName or resourceGroupId attribute")
 		}
 	case "access":
 		if subj["iam_id"] == "" && subj["access_group_id"] == "" {
-			return errAt(subjPath, "an access subject needs an iam_id or access_group_id attribute")
+			return errAt(paths.subject, "an access subject needs an iam_id or access_group_id attribute")
 		}
 	}
-	resPath := path + ".resources[0].attributes"
-	res := map[string]string{}
-	for i, a := range p.Resources[0].Attributes {
-		ap := fmt.Sprintf("%s[%d]", resPath, i)
-		if _, dup := res[a.Name]; dup {
-			return errAt(ap+".name", "duplicate attribute %q", a.Name)
+	res := map[string]bool{}
+	for i, a := range p.Resource {
+		ap := fmt.Sprintf("%s[%d]", paths.resource, i)
+		if res[a.Name] {
+			return errAt(ap+"."+paths.name, "duplicate attribute %q", a.Name)
 		}
-		res[a.Name] = a.Value
-		if a.Name == "accountId" && (a.Operator != "stringEquals" || !isAccountID(a.Value)) {
-			return errAt(ap+".value", "%q is not an account id (32 lowercase hex digits, operator stringEquals)", a.Value)
+		res[a.Name] = true
+		if a.Name == "accountId" && (a.Operator != defaultOperator || !isAccountID(a.str())) {
+			return errAt(ap+"."+paths.value, "%s is not an account id (32 lowercase hex digits, operator stringEquals)", jsonText(a.Value))
 		}
 	}
-	if res["accountId"] == "" {
-		return errAt(resPath, "the resource needs an accountId attribute")
+	if !res["accountId"] {
+		return errAt(paths.resource, "the resource needs an accountId attribute")
 	}
-	if res["serviceName"] == "" && res["serviceType"] == "" && res["resourceGroupId"] == "" && res["service_group_id"] == "" {
-		return errAt(resPath, "the resource needs a serviceName, serviceType, resourceGroupId or service_group_id attribute")
+	if !res["serviceName"] && !res["serviceType"] && !res["resourceGroupId"] && !res["service_group_id"] {
+		return errAt(paths.resource, "the resource needs a serviceName, serviceType, resourceGroupId or service_group_id attribute")
 	}
 	return nil
+}
+
+// jsonText renders an attribute value for a message: strings quoted, others as JSON.
+func jsonText(v any) string {
+	b, _ := json.Marshal(v) // attribute values always encode
+	return string(b)
 }

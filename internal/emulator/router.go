@@ -36,8 +36,9 @@ func (r *route) key() string { return r.method + " " + r.template }
 func newRoute(method, template string, kind serviceKind, h handlerFunc) *route {
 	return &route{
 		method: method, template: template, kind: kind, handle: h,
-		write:       method == http.MethodPost || method == http.MethodPatch || method == http.MethodDelete,
-		policyWrite: template == "/v1/policies" && method == http.MethodPost || template == "/v1/policies/{id}" && method == http.MethodDelete,
+		write: method == http.MethodPost || method == http.MethodPatch || method == http.MethodDelete,
+		policyWrite: (template == "/v1/policies" || template == "/v2/policies") && method == http.MethodPost ||
+			(template == "/v1/policies/{id}" || template == "/v2/policies/{id}") && method == http.MethodDelete,
 	}
 }
 
@@ -54,6 +55,10 @@ func routeTable() []*route {
 		newRoute(post, "/v1/policies", kindIAM, handleCreatePolicy),
 		newRoute(get, "/v1/policies/{id}", kindIAM, handleGetPolicy),
 		newRoute(del, "/v1/policies/{id}", kindIAM, handleDeletePolicy),
+		newRoute(get, "/v2/policies", kindIAM, handleListV2Policies),
+		newRoute(post, "/v2/policies", kindIAM, handleCreateV2Policy),
+		newRoute(get, "/v2/policies/{id}", kindIAM, handleGetV2Policy),
+		newRoute(del, "/v2/policies/{id}", kindIAM, handleDeletePolicy),
 		newRoute(get, "/v2/roles", kindIAM, handleListRoles),
 		newRoute(get, "/v1/snapshots", kindVPC, vpcVersioned(handleListSnapshots)),
 		newRoute(get, "/v1/snapshots/{id}", kindVPC, vpcVersioned(handleGetSnapshot)),

@@ -17,8 +17,16 @@ type state struct {
 	policies  map[string]*policy
 	// order is every policy id, sorted: the order of GET /v1/policies pages.
 	order []string
+	// active counts the active policies, for the account's cap.
+	active int
 	// identities maps the identity of each active policy to its id, for the 409 check.
 	identities map[string]string
+	// profiles are the world's trusted profiles (none: any profile is accepted); apiKeyOwner
+	// is the world's api_key_iam_id.
+	profiles    []TrustedProfile
+	apiKeyOwner string
+	// iam are the account's IAM settings (role catalogue form, missing roles, …).
+	iam IAMSettings
 	// seq numbers the ids the emulator makes, so that they are reproducible from run to run.
 	seq int
 }
@@ -53,7 +61,8 @@ func worldEpoch() time.Time { return time.Date(2026, time.January, 1, 0, 0, 0, 0
 const worldCreator = "IBMid-emulator-world"
 
 func newState(w *World, policies []*policy) *state {
-	st := &state{account: w.AccountID, policies: map[string]*policy{}, identities: map[string]string{}}
+	st := &state{account: w.AccountID, policies: map[string]*policy{}, identities: map[string]string{}, iam: w.IAMSettings.clone(),
+		profiles: cloneProfiles(w.TrustedProfiles), apiKeyOwner: w.APIKeyIAMID}
 	for _, in := range w.KMSInstances {
 		is := &instanceState{KMSInstance: in}
 		is.Keys = nil
@@ -104,12 +113,14 @@ func (st *state) addPolicy(p *policy) {
 	st.order = slices.Insert(st.order, i, p.ID)
 	if p.State == policyStateActive {
 		st.identities[p.identity()] = p.ID
+		st.active++
 	}
 }
 
 // deletePolicy moves a policy to state deleted; IAM keeps it readable.
 func (st *state) deletePolicy(p *policy) {
 	p.State = policyStateDeleted
+	st.active--
 	if st.identities[p.identity()] == p.ID {
 		delete(st.identities, p.identity())
 	}
@@ -129,7 +140,7 @@ func (st *state) newID(kind string, taken func(string) bool) string {
 // world renders the state as a World; base is used for policy hrefs. Deleted policies, removed
 // instances and deleted snapshots are gone from the account and so from the world.
 func (st *state) world(base string) (*World, error) {
-	w := &World{AccountID: st.account}
+	w := &World{AccountID: st.account, IAMSettings: st.iam.clone(), TrustedProfiles: cloneProfiles(st.profiles), APIKeyIAMID: st.apiKeyOwner}
 	for _, in := range st.instances {
 		if !in.removedAt.IsZero() {
 			continue
@@ -153,11 +164,15 @@ func (st *state) world(base string) (*World, error) {
 		if p.State != policyStateActive {
 			continue
 		}
-		raw, err := json.Marshal(p.wire(base))
+		raw, err := json.Marshal(p.ownWire(base))
 		if err != nil {
 			return nil, fmt.Errorf("emulator: render policy %s: %w", p.ID, err)
 		}
-		w.Policies = append(w.Policies, raw)
+		if p.version == 2 {
+			w.PoliciesV2 = append(w.PoliciesV2, raw)
+		} else {
+			w.Policies = append(w.Policies, raw)
+		}
 	}
 	return w, nil
 }
@@ -250,4 +265,13 @@ func (st *state) keyIDTaken(id string) bool {
 		}
 	}
 	return false
+}
+
+func cloneProfiles(in []TrustedProfile) []TrustedProfile {
+	var out []TrustedProfile
+	for _, p := range in {
+		p.CRTokens = slices.Clone(p.CRTokens)
+		out = append(out, p)
+	}
+	return out
 }

@@ -15,7 +15,8 @@ type Stats struct {
 	Total int `json:"total"`
 	// Writes is the POST, PATCH and DELETE calls among Total.
 	Writes int `json:"writes"`
-	// PolicyWrites is POST /v1/policies plus DELETE /v1/policies/{id}.
+	// PolicyWrites is POST /v1/policies and /v2/policies plus DELETE /v1/policies/{id} and
+	// /v2/policies/{id}.
 	PolicyWrites int `json:"policy_writes"`
 	// Faults counts injected answers per route and status, e.g. "POST /v1/policies 503".
 	Faults map[string]int `json:"faults"`

@@ -15,6 +15,29 @@ type World struct {
 	// Policies are IAM v1 policies as the API returns them; "id" may be omitted (assigned on
 	// load).
 	Policies []json.RawMessage `json:"policies,omitempty"`
+	// PoliciesV2 are policies made through IAM's v2 API, in v2 shape (as GET /v2/policies
+	// returns them); "id" may be omitted. A v1 list shows them only as placeholders.
+	PoliciesV2 []json.RawMessage `json:"policies_v2,omitempty"`
+	// TrustedProfiles, when given, are the only trusted profiles a compute-resource token can
+	// act as (a cr-token grant naming another gets 400).
+	TrustedProfiles []TrustedProfile `json:"trusted_profiles,omitempty"`
+	// APIKeyIAMID, when set, owns every API key ("IBMid-…" for a user, "iam-ServiceId-<uuid>"
+	// for a service ID); otherwise each key belongs to a service ID derived from it.
+	APIKeyIAMID string `json:"api_key_iam_id,omitempty"`
+	// IAMSettings are top-level fields: restorer_role_crn_form, roles_missing, ….
+	IAMSettings
+}
+
+// TrustedProfile is an IAM trusted profile. ID is "Profile-<uuid>" (its iam_id is "iam-" + ID).
+// CRTokens, when given, are the only compute-resource tokens accepted for it.
+type TrustedProfile struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	CRTokens []string `json:"cr_tokens,omitempty"`
+}
+
+func (p TrustedProfile) crn(account string) string {
+	return "crn:v1:bluemix:public:iam-identity::a/" + account + "::profile:" + p.ID
 }
 
 // KMSInstance is a Key Protect ("kms") or Hyper Protect Crypto Services ("hs-crypto") instance.

@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 )
 
@@ -38,11 +39,30 @@ func parseWorld(data []byte) (*World, []*policy, error) {
 	if w.Snapshots, err = p.snapshots(o); err != nil {
 		return nil, nil, err
 	}
-	policies, raws, err := p.policies(o, w.AccountID)
+	identities := map[string]string{}
+	policies, raws, err := p.policies(o, "policies", parsePolicy, w.AccountID, identities)
 	if err != nil {
 		return nil, nil, err
 	}
 	w.Policies = raws
+	policiesV2, raws, err := p.policies(o, "policies_v2", parsePolicyV2, w.AccountID, identities)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.PoliciesV2 = raws
+	policies = append(policies, policiesV2...)
+	if w.TrustedProfiles, err = p.profiles(o); err != nil {
+		return nil, nil, err
+	}
+	if w.APIKeyIAMID, err = o.str("api_key_iam_id", false); err != nil {
+		return nil, nil, err
+	}
+	if w.APIKeyIAMID != "" && !apiKeyOwnerPattern.MatchString(w.APIKeyIAMID) {
+		return nil, nil, errAt("$.api_key_iam_id", "%q is not an IBMid-… or iam-ServiceId-<uuid> iam_id", w.APIKeyIAMID)
+	}
+	if w.IAMSettings, err = iamSettings(o); err != nil {
+		return nil, nil, err
+	}
 	if err := o.finish(); err != nil {
 		return nil, nil, err
 	}
@@ -226,22 +246,26 @@ func userTags(o *jsonObject) ([]string, error) {
 // policies validates each policy as IAM would store it. Two active policies with the same
 // identity cannot both exist in IAM (the second create gets 409), so a world holding them is
 // refused too; a policy must live in the world's account.
-func (p *worldParser) policies(o *jsonObject, account string) ([]*policy, []json.RawMessage, error) {
-	items, err := o.array("policies", false)
+func (p *worldParser) policies(o *jsonObject, field string, parse func(string, json.RawMessage, policySource) (*policy, error),
+	account string, identities map[string]string) ([]*policy, []json.RawMessage, error) {
+	items, err := o.array(field, false)
 	if err != nil {
 		return nil, nil, err
 	}
 	var out []*policy
 	var raws []json.RawMessage
-	identities := map[string]string{}
 	for i, raw := range items {
-		path := fmt.Sprintf("$.policies[%d]", i)
-		pol, err := parsePolicy(path, raw, fromWorld)
+		path := fmt.Sprintf("$.%s[%d]", field, i)
+		pol, err := parse(path, raw, fromWorld)
 		if err != nil {
 			return nil, nil, err
 		}
 		if got := pol.resourceAccount(); got != account {
-			return nil, nil, errAt(path+".resources[0].attributes", "accountId %q is not the world's account %q: a policy lives in the account of its resource", got, account)
+			resPath := path + ".resources[0].attributes"
+			if pol.version == 2 {
+				resPath = path + ".resource.attributes"
+			}
+			return nil, nil, errAt(resPath, "accountId %q is not the world's account %q: a policy lives in the account of its resource", got, account)
 		}
 		if pol.ID != "" {
 			if err := p.unique("policy", pol.ID, path+".id"); err != nil {
@@ -258,4 +282,82 @@ func (p *worldParser) policies(o *jsonObject, account string) ([]*policy, []json
 		raws = append(raws, append(json.RawMessage(nil), raw...))
 	}
 	return out, raws, nil
+}
+
+// iamSettings reads the top-level IAM settings fields.
+func iamSettings(o *jsonObject) (IAMSettings, error) {
+	var set IAMSettings
+	var err error
+	if set.RestorerRoleCRNForm, err = o.str("restorer_role_crn_form", false); err != nil {
+		return set, err
+	}
+	if set.RestorerRoleCRNForm != "" && !slices.Contains(restorerCRNForms, set.RestorerRoleCRNForm) {
+		return set, errAt(o.fieldPath("restorer_role_crn_form"), "%q is not %s", set.RestorerRoleCRNForm, quoteList(restorerCRNForms))
+	}
+	if set.RolesMissing, _, err = o.strings("roles_missing"); err != nil {
+		return set, err
+	}
+	known := catalogueRoleNames()
+	for i, name := range set.RolesMissing {
+		if !slices.Contains(known, name) {
+			return set, errAt(fmt.Sprintf("%s[%d]", o.fieldPath("roles_missing"), i), "%q is not a role of the catalogue (%s)", name, quoteList(known))
+		}
+	}
+	if len(set.RolesMissing) == 0 {
+		set.RolesMissing = nil
+	}
+	if raw, ok := o.take("policy_cap"); ok {
+		var n int
+		if jsonKind(raw) != "number" || json.Unmarshal(raw, &n) != nil || n < 1 {
+			return set, errAt(o.fieldPath("policy_cap"), "expected a positive integer, got %s", raw)
+		}
+		set.PolicyCap = n
+	}
+	return set, nil
+}
+
+var (
+	profileIDPattern   = regexp.MustCompile(`^Profile-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	apiKeyOwnerPattern = regexp.MustCompile(`^(IBMid-[0-9A-Za-z]+|iam-ServiceId-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
+)
+
+func (p *worldParser) profiles(o *jsonObject) ([]TrustedProfile, error) {
+	items, err := o.array("trusted_profiles", false)
+	if err != nil {
+		return nil, err
+	}
+	var out []TrustedProfile
+	for i, raw := range items {
+		po, err := readObject(fmt.Sprintf("$.trusted_profiles[%d]", i), raw)
+		if err != nil {
+			return nil, err
+		}
+		var tp TrustedProfile
+		if tp.ID, err = po.str("id", true); err != nil {
+			return nil, err
+		}
+		if !profileIDPattern.MatchString(tp.ID) {
+			return nil, errAt(po.fieldPath("id"), "%q is not a trusted profile id (Profile-<uuid>)", tp.ID)
+		}
+		if err := p.unique("profile", tp.ID, po.fieldPath("id")); err != nil {
+			return nil, err
+		}
+		if tp.Name, err = po.str("name", true); err != nil {
+			return nil, err
+		}
+		if err := p.unique("profile name", tp.Name, po.fieldPath("name")); err != nil {
+			return nil, err
+		}
+		if tp.CRTokens, _, err = po.strings("cr_tokens"); err != nil {
+			return nil, err
+		}
+		if len(tp.CRTokens) == 0 {
+			tp.CRTokens = nil
+		}
+		if err := po.finish(); err != nil {
+			return nil, err
+		}
+		out = append(out, tp)
+	}
+	return out, nil
 }

@@ -60,6 +60,8 @@ func TestParseWorldRejectsMalformedWorlds(t *testing.T) {
 		{"snapshot long tag", world(`,"snapshots":[{"id":"r006-b","region":"us-south","name":"s","user_tags":["` + strings.Repeat("a", 129) + `"]}]`), "$.snapshots[0].user_tags[0]: \"" + strings.Repeat("a", 129) + "\": tag is longer than 128 characters"},
 		{"snapshot tag not string", world(`,"snapshots":[{"id":"r006-b","region":"us-south","name":"s","user_tags":[1]}]`), "$.snapshots[0].user_tags[0]: expected string, got number"},
 		{"snapshot bad key crn", world(`,"snapshots":[{"id":"r006-b","region":"us-south","name":"s","encryption_key_crn":"crn:v1:bluemix:public:kms:us-south:a/x:y:key:z"}]`), "$.snapshots[0].encryption_key_crn: \"crn:v1:bluemix:public:kms:us-south:a/x:y:key:z\" is not a key CRN"},
+		{"bad restorer crn form", world(`,"restorer_role_crn_form":"iam"`), `$.restorer_role_crn_form: "iam" is not iam-role or is-service-role`},
+		{"unknown missing role", world(`,"roles_missing":["Reader","Writer"]`), `$.roles_missing[1]: "Writer" is not a role of the catalogue`},
 		{"policy not object", world(`,"policies":[1]`), "$.policies[0]: expected object, got number"},
 		{"policy bad type", world(`,"policies":[` + strings.Replace(goodPolicy, `"authorization"`, `"service"`, 1) + `]`), `$.policies[0].type: "service" is not access or authorization`},
 		{"policy no roles", world(`,"policies":[` + strings.Replace(goodPolicy, `[{"role_id":"crn:v1:bluemix:public:iam::::serviceRole:Reader"}]`, `[]`, 1) + `]`), "$.policies[0].roles: required (must not be empty)"},
@@ -86,13 +88,14 @@ func TestParseWorldRejectsMalformedWorlds(t *testing.T) {
 }
 
 func TestParseWorldAcceptsWhatTheAPIReturns(t *testing.T) {
-	doc := world(`,"kms_instances":[` + goodInstance + `],"snapshots":[` + goodSnapshot + `],"policies":[` +
+	doc := world(`,"restorer_role_crn_form":"is-service-role","roles_missing":["Reader"],"kms_instances":[` + goodInstance + `],"snapshots":[` + goodSnapshot + `],"policies":[` +
 		strings.Replace(goodPolicy, `{"type"`, `{"id":"p1","href":"https://iam.cloud.ibm.com/v1/policies/p1","created_at":"2024-10-17T16:36:56.501Z","state":"active","template":{"id":"t"},"type"`, 1) + `]`)
 	w, err := emulator.ParseWorld([]byte(doc))
 	if err != nil {
 		t.Fatalf("ParseWorld: %v", err)
 	}
-	if w.AccountID != sampleAccount || len(w.KMSInstances) != 1 || len(w.Snapshots) != 1 || len(w.Policies) != 1 {
+	if w.AccountID != sampleAccount || len(w.KMSInstances) != 1 || len(w.Snapshots) != 1 || len(w.Policies) != 1 ||
+		w.RestorerRoleCRNForm != "is-service-role" || len(w.RolesMissing) != 1 {
 		t.Errorf("world = %+v", w)
 	}
 }
