@@ -51,6 +51,8 @@ type Config struct {
 	EventAuthToken         string
 	LogLevel               string
 	PolicyCacheTTL         time.Duration
+	RestoreSubject         authz.RestoreSubject
+	PolicyCapHeadroom      int
 	RecordDir              string
 }
 
@@ -106,6 +108,8 @@ var variables = []variable{
 	{name: "EVENT_AUTH_TOKEN", secret: true, parse: func(c *Config, v string) error { c.EventAuthToken = v; return checkToken(v) }},
 	{name: "LOG_LEVEL", def: "info", parse: parseLogLevel},
 	{name: "POLICY_CACHE_TTL", def: "60s", parse: parseTTL},
+	{name: "RESTORE_SUBJECT", def: string(authz.RestoreSubjectServerProtect), parse: parseRestoreSubject},
+	{name: "POLICY_CAP_HEADROOM", def: "100", parse: parseHeadroom},
 	{name: "RECORD_DIR", parse: func(c *Config, v string) error { c.RecordDir = v; return nil }},
 }
 
@@ -144,9 +148,6 @@ func (c Config) Validate() error {
 	if c.APIKey == "" && c.TrustedProfile == "" {
 		problems = append(problems, Problem{Variable: "IBMCLOUD_API_KEY", Reason: "required unless IBMCLOUD_TRUSTED_PROFILE is set"})
 	}
-	if c.APIKey == "" && c.TrustedProfile != "" && c.AccountID == "" {
-		problems = append(problems, Problem{Variable: "IBMCLOUD_ACCOUNT_ID", Reason: "required with IBMCLOUD_TRUSTED_PROFILE (only an API key can be looked up)"})
-	}
 	if slices.Contains(c.RestoreAllowedAccounts, c.AccountID) && c.AccountID != "" {
 		problems = append(problems, Problem{Variable: "RESTORE_ALLOWED_ACCOUNTS", Value: c.AccountID,
 			Reason: "is IBMCLOUD_ACCOUNT_ID; restoring within the own account needs no authorization"})
@@ -165,6 +166,7 @@ func (c Config) Rules() authz.Rules {
 		RestoreAllowedAccounts: c.RestoreAllowedAccounts,
 		KMSConsumerAccounts:    c.KMSConsumerAccounts,
 		KMSScope:               c.KMSScope,
+		RestoreSubject:         c.RestoreSubject,
 	}
 }
 
@@ -337,4 +339,26 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// parseRestoreSubject reads the restore grants' subject form: IBM's API, CLI and Terraform texts
+// say server-protect, its console steps say is with resourceType volume (facts file, section 1).
+func parseRestoreSubject(c *Config, v string) error {
+	switch s := authz.RestoreSubject(v); s {
+	case authz.RestoreSubjectServerProtect, authz.RestoreSubjectISVolume:
+		c.RestoreSubject = s
+		return nil
+	}
+	return fmt.Errorf("want %s or %s", authz.RestoreSubjectServerProtect, authz.RestoreSubjectISVolume)
+}
+
+// parseHeadroom reads how far below IAM's policy cap creates stop (facts file, section 2: 4,020
+// policies per account, shared with context-based restriction rules).
+func parseHeadroom(c *Config, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n >= 4020 {
+		return fmt.Errorf("want a whole number from 0 to 4019")
+	}
+	c.PolicyCapHeadroom = n
+	return nil
 }

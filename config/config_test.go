@@ -30,6 +30,7 @@ func TestDefaults(t *testing.T) {
 		APIKey: "key", IAMURL: DefaultIAMURL, VPCURL: DefaultVPCURL, ResourceControllerURL: DefaultResourceControllerURL,
 		KMSURL: DefaultKMSURL, Regions: []string{"us-south"}, RestoreTagPrefix: "s2s-restore",
 		KMSScope: authz.ScopeInstance, SyncMode: plan.ModeSync, Port: 8080, LogLevel: "info", PolicyCacheTTL: time.Minute,
+		RestoreSubject: authz.RestoreSubjectServerProtect, PolicyCapHeadroom: 100,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -97,6 +98,9 @@ func TestBadValues(t *testing.T) {
 		{"RESTORE_ALLOWED_ACCOUNTS", other + ",nope", `"nope" is not an account ID`},
 		{"KMS_CONSUMER_ACCOUNTS", "9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D", "not an account ID"},
 		{"KMS_SCOPE", "global", "want instance or key"},
+		{"RESTORE_SUBJECT", "volume", "want server-protect or is-volume"},
+		{"POLICY_CAP_HEADROOM", "-1", "whole number from 0 to 4019"},
+		{"POLICY_CAP_HEADROOM", "5000", "whole number from 0 to 4019"},
 		{"SYNC_MODE", "create-only", "want sync or upsert-only"},
 		{"DRY_RUN", "maybe", "want true or false"},
 		{"PORT", "0", "1 to 65535"},
@@ -150,7 +154,6 @@ func TestValidate(t *testing.T) {
 		want string
 	}{
 		{name: "no credentials", env: map[string]string{}, want: "IBMCLOUD_API_KEY: required unless IBMCLOUD_TRUSTED_PROFILE is set"},
-		{name: "trusted profile without account", env: map[string]string{"IBMCLOUD_TRUSTED_PROFILE": "p"}, want: "IBMCLOUD_ACCOUNT_ID: required with IBMCLOUD_TRUSTED_PROFILE"},
 		{name: "own account allowed to restore", env: map[string]string{"IBMCLOUD_API_KEY": "k", "IBMCLOUD_ACCOUNT_ID": acct, "RESTORE_ALLOWED_ACCOUNTS": acct}, want: "RESTORE_ALLOWED_ACCOUNTS"},
 	}
 	for _, tt := range tests {

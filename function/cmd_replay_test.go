@@ -119,7 +119,7 @@ func TestReplayTargetServe(t *testing.T) {
 	url, stop := replayServe(t, env, "--listen", "127.0.0.1:0")
 	defer stop()
 	expect := replayFile(t, `[{"kind":"restore","subject_account":"`+te.Restorer+`","resource":{"serviceName":"is","accountId":"`+te.Account+
-		`","resourceType":"snapshot","snapshotId":"`+te.Snap+`"},"roles":["crn:v1:bluemix:public:iam::::role:SnapshotRemoteAccountRestorer"]}]`)
+		`","snapshotId":"`+te.Snap+`"},"roles":["crn:v1:bluemix:public:iam::::role:SnapshotRemoteAccountRestorer"]}]`)
 	event := replayFile(t, replayAttach)
 
 	code, stdout, stderr := run(t, context.Background(), env, "replay", "--target", url, "--expect", expect, event)

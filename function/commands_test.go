@@ -125,14 +125,14 @@ func TestJob(t *testing.T) {
 		{name: "cron tick runs the full reconcile", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/p", "CE_TYPE": delivery.TypePing, "CE_SPECVERSION": "1.0", "CE_DATA": `{"reconcile":"all"}`},
 			wantCode: 0, want: "Plan: 3 to create", grants: 3},
 		{name: "cron tick, IAM refusing every write: the reconcile's failure is the job's", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/p", "CE_TYPE": delivery.TypePing, "CE_SPECVERSION": "1.0"},
-			faults: &emulator.Faults{P503: 1, Routes: []string{"POST /v1/policies"}, Seed: 1}, wantCode: 1, want: "3 failed"},
+			faults: &emulator.Faults{P503: 1, Routes: []string{"POST /v2/policies"}, Seed: 1}, wantCode: 1, want: "3 failed"},
 		{name: "cron tick, IAM unreadable: nothing written, exit 1", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/p", "CE_TYPE": delivery.TypePing, "CE_SPECVERSION": "1.0"},
-			faults: &emulator.Faults{P503: 1, Routes: []string{"GET /v1/policies"}, Seed: 1}, wantCode: 1, want: "failed to read: list policies"},
+			faults: &emulator.Faults{P503: 1, Routes: []string{"GET /v2/policies"}, Seed: 1}, wantCode: 1, want: "failed to read: list policies"},
 		{name: "no event: full reconcile", env: map[string]string{}, wantCode: 0, want: "Plan: 3 to create", grants: 3},
 		{name: "bad input", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/k", "CE_TYPE": delivery.TypeKafka, "CE_SPECVERSION": "1.0", "CE_DATA": `{"action":`},
 			wantCode: 2, want: `"outcome": "rejected"`},
 		{name: "IBM Cloud unavailable", env: map[string]string{"CE_ID": "1", "CE_SOURCE": "/k", "CE_TYPE": delivery.TypeKafka, "CE_SPECVERSION": "1.0", "CE_DATA": attach},
-			faults: &emulator.Faults{P503: 1, Routes: []string{"POST /v1/policies"}, Seed: 1}, wantCode: 1, want: `"outcome": "failed"`},
+			faults: &emulator.Faults{P503: 1, Routes: []string{"POST /v2/policies"}, Seed: 1}, wantCode: 1, want: `"outcome": "failed"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,8 +156,9 @@ func TestJob(t *testing.T) {
 
 func countGrants(srv *emulator.Server) int {
 	n := 0
-	for _, raw := range srv.World().Policies {
-		if p, err := te.ParsePolicy(raw); err == nil && p.Subject("serviceName") == "server-protect" {
+	policies, _ := te.WorldPolicies(srv.World())
+	for _, p := range policies {
+		if p.Subject("serviceName") == "server-protect" {
 			n++
 		}
 	}

@@ -158,7 +158,7 @@ func logged(logs *te.Buffer, outcome string) bool {
 func TestUnavailableIAM(t *testing.T) {
 	e := te.Start(t, te.World(), nil)
 	srv := e.HTTP(handlers.HTTPOptions{})
-	e.Emulator.SetFaults(emulator.Faults{P503: 1, Routes: []string{"POST /v1/policies"}})
+	e.Emulator.SetFaults(emulator.Faults{P503: 1, Routes: []string{"POST /v2/policies"}})
 	h, body := envelopes[0].wrap(activity("is.tag.attach", te.SnapCRN, nil))
 	status, resp := te.Post(t, srv.URL, h, body)
 	if status != http.StatusServiceUnavailable || resp.Results[0].Outcome != converge.Failed {
@@ -167,7 +167,7 @@ func TestUnavailableIAM(t *testing.T) {
 	if got := e.Grants(); len(got) != 0 {
 		t.Fatalf("granted %v while IAM was down", got)
 	}
-	if n := e.Emulator.Stats().Faults["POST /v1/policies 503"]; n != 1+te.FastOptions().MaxRetries {
+	if n := e.Emulator.Stats().Faults["POST /v2/policies 503"]; n != 1+te.FastOptions().MaxRetries {
 		t.Errorf("%d attempts, want 1 + %d retries", n, te.FastOptions().MaxRetries)
 	}
 	e.Emulator.SetFaults(emulator.Faults{})
@@ -185,7 +185,7 @@ func TestUnavailableIAM(t *testing.T) {
 func TestLostResponseIsAdopted(t *testing.T) {
 	e := te.Start(t, te.World(), nil)
 	srv := e.HTTP(handlers.HTTPOptions{})
-	e.Emulator.SetFaults(emulator.Faults{PCommitThenFail: 1, Routes: []string{"POST /v1/policies"}})
+	e.Emulator.SetFaults(emulator.Faults{PCommitThenFail: 1, Routes: []string{"POST /v2/policies"}})
 	h, body := envelopes[0].wrap(activity("is.tag.attach", te.SnapCRN, nil))
 	status, resp := te.Post(t, srv.URL, h, body)
 	if status != 200 || resp.Results[0].Changes[0].Outcome != apply.Adopted || resp.Results[0].Changes[0].Symbol() != "~" {

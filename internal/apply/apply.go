@@ -9,6 +9,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -121,7 +122,10 @@ func create(ctx context.Context, w Writer, r Result, o Options) Result {
 	}
 	p, err := w.Create(ctx, r.Change.Authorization)
 	conflict, isConflict := AsConflict(err)
+	var limit *LimitError
 	switch {
+	case errors.As(err, &limit):
+		r.Outcome, r.Reason = Refused, limit.Reason
 	case err == nil:
 		r.Outcome, r.PolicyID = Created, p.ID
 		r.Writes++

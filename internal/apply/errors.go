@@ -33,6 +33,15 @@ func AsConflict(err error) (*ConflictError, bool) {
 	return c, ok
 }
 
+// LimitError is a create refused because the account is at IAM's cap of policies (facts file,
+// section 2: 4,020 per account), or near it by the configured headroom. Retrying cannot help: the
+// change is reported as refused, not failed.
+type LimitError struct {
+	Reason string
+}
+
+func (e *LimitError) Error() string { return e.Reason }
+
 // transient is implemented by errors that know whether a retry may help (the adapters' API
 // errors).
 type transient interface{ Transient() bool }

@@ -26,6 +26,7 @@ const (
 	Blocked  Outcome = "blocked"  // a policy not ours holds the subject and resource with other roles
 	Retained Outcome = "retained" // upsert-only kept a policy no longer wanted
 	Planned  Outcome = "planned"  // dry run: would be written
+	Refused  Outcome = "refused"  // a create refused at the account's policy cap (Reason says why)
 	Failed   Outcome = "failed"
 )
 
@@ -36,6 +37,7 @@ type Result struct {
 	Outcome  Outcome
 	PolicyID string // the policy the change concerns afterwards (created, adopted, deleted, …)
 	Writes   int    // IAM writes that succeeded: 1 for a create or a delete, 2 for a replace
+	Reason   string // why a change was refused
 	Err      error
 
 	// view holds what a record read back from JSON says of its change, whose grant cannot be
@@ -78,7 +80,7 @@ func (r Result) Symbol() string {
 	switch r.Outcome {
 	case Adopted:
 		return "~"
-	case Failed:
+	case Failed, Refused:
 		return "!"
 	}
 	return r.Change.Symbol()
@@ -97,6 +99,8 @@ func (r Result) note() string {
 		return ", blocked by a policy not managed with other roles"
 	case Planned:
 		return ", dry run: not written"
+	case Refused:
+		return ", REFUSED: " + r.Reason
 	case Failed:
 		return ", FAILED: " + strings.Join(strings.Fields(errText(r.Err)), " ")
 	}
@@ -122,6 +126,7 @@ type wire struct {
 	Grant    string      `json:"grant"`
 	PolicyID string      `json:"policy_id,omitempty"`
 	Writes   int         `json:"writes"`
+	Reason   string      `json:"reason,omitempty"`
 	Error    string      `json:"error,omitempty"`
 }
 
@@ -129,7 +134,7 @@ type wire struct {
 // kind, object, grant, policy_id, writes and error.
 func (r Result) MarshalJSON() ([]byte, error) {
 	return json.Marshal(wire{Op: r.Op(), Symbol: r.Symbol(), Result: r.Outcome, Kind: string(r.Kind()), Object: r.Object(),
-		Grant: r.Grant(), PolicyID: r.PolicyID, Writes: r.Writes, Error: errText(r.Err)})
+		Grant: r.Grant(), PolicyID: r.PolicyID, Writes: r.Writes, Reason: r.Reason, Error: errText(r.Err)})
 }
 
 // UnmarshalJSON reads a record another process wrote (replay reading serve's answer).
@@ -138,7 +143,7 @@ func (r *Result) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	*r = Result{Change: plan.Change{Action: w.Op}, Outcome: w.Result, PolicyID: w.PolicyID, Writes: w.Writes,
+	*r = Result{Change: plan.Change{Action: w.Op}, Outcome: w.Result, PolicyID: w.PolicyID, Writes: w.Writes, Reason: w.Reason,
 		view: &view{kind: w.Kind, object: w.Object, grant: w.Grant}}
 	if w.Error != "" {
 		r.Err = errors.New(w.Error)

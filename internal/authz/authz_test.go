@@ -212,7 +212,7 @@ func TestGrantKeyIgnoresOrderAndDescription(t *testing.T) {
 	for name, change := range map[string]func(*Grant){
 		"role added":       func(g *Grant) { g.Roles = append([]string{RoleReader}, g.Roles...) },
 		"other subject":    func(g *Grant) { g.Subjects = subject(other) },
-		"other snapshot":   func(g *Grant) { g.Resources = restoreGrant(own, restorer, "r006-x").Resources },
+		"other snapshot":   func(g *Grant) { g.Resources = restoreGrant(RestoreSubjectServerProtect, own, restorer, "r006-x").Resources },
 		"access, not auth": func(g *Grant) { g.Type = "access" },
 	} {
 		c := a

@@ -21,6 +21,11 @@ type Rules struct {
 	RestoreAllowedAccounts []string
 	KMSConsumerAccounts    []string
 	KMSScope               Scope
+	// RestoreSubject is the subject form of restore grants ("" is server-protect).
+	RestoreSubject RestoreSubject
+	// Roles resolves the templates' role names to the CRNs IAM offers; nil uses the CRNs IBM's
+	// pages print (DocumentedRoles), for tests of the model.
+	Roles RoleBook
 }
 
 // Snapshot is what the model needs to know of a VPC snapshot.
@@ -83,7 +88,8 @@ func (r Rules) ForSnapshot(s *Snapshot) ([]Authorization, []Refusal) {
 	}
 	var out []Authorization
 	for _, account := range sortedKeys(accounts) {
-		out = append(out, Authorization{Kind: KindRestore, Object: s.CRN, Grant: restoreGrant(r.AccountID, account, s.ID)})
+		g := resolve(restoreGrant(r.RestoreSubject, r.AccountID, account, s.ID), r.Roles)
+		out = append(out, Authorization{Kind: KindRestore, Object: s.CRN, Grant: g})
 	}
 	return out, refusals
 }
@@ -119,7 +125,7 @@ func (r Rules) encryption(object, service, guid, keyID string) []Authorization {
 	out := make([]Authorization, 0, len(consumers))
 	for _, consumer := range consumers {
 		kind, grant := encryptionGrant(r.AccountID, consumer, service, guid, keyID)
-		out = append(out, Authorization{Kind: kind, Object: object, Grant: grant})
+		out = append(out, Authorization{Kind: kind, Object: object, Grant: resolve(grant, r.Roles)})
 	}
 	return out
 }

@@ -103,6 +103,8 @@ type Policy struct {
 	ID          string
 	Description string
 	State       string
+	// CreatedBy is the iam_id of whoever created the policy, as IAM records it.
+	CreatedBy string
 	Grant
 }
 
@@ -110,5 +112,22 @@ type Policy struct {
 // state "deleted" for a while.
 func (p Policy) Active() bool { return p.State == "" || p.State == "active" }
 
-// Owner is the ownership marker when the policy is this project's.
-func (p Policy) Owner() (Owner, bool) { return ParseOwner(p.Description) }
+// Owner is the ownership marker when the policy is this project's: the marker parses and the
+// policy's grant fits the template of the marker's kind for the marker's object. A description
+// can be written by anyone; the grant is the proof.
+func (p Policy) Owner() (Owner, bool) {
+	o, marked := ParseOwner(p.Description)
+	if !marked || CheckTemplate(Authorization{Kind: o.Kind, Object: o.Object, Grant: p.Grant}) != nil {
+		return Owner{}, false
+	}
+	return o, true
+}
+
+// Imitation reports whether the policy carries this project's marker without being this
+// project's: its grant does not fit the marker's template and object. Such a policy is reported,
+// never deleted or replaced.
+func (p Policy) Imitation() bool {
+	_, marked := ParseOwner(p.Description)
+	_, ours := p.Owner()
+	return marked && !ours
+}

@@ -7,30 +7,99 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
 )
 
-// The only grants this project ever creates. IBM's documentation is unsure about some of these
-// names (see the README's "Unconfirmed" section); they live here and nowhere else so that a
-// correction is a one-line change.
+// The only grants this project ever creates. Where IBM's texts disagree (see the README's
+// "Unconfirmed" section) the answer is read from IBM at run time (role CRNs, through a RoleBook)
+// or is one setting (the restore subject); everything else lives here and nowhere else.
 const (
 	PolicyType = "authorization"
 
 	// SourceService is Block Storage for VPC as the subject of an authorization.
 	SourceService = "server-protect"
 
-	// RestoreService is the snapshot's service. The restore subject is unconfirmed:
-	// the API text says server-protect, the console suggests is/volume.
+	// RestoreService is the snapshot's service; a snapshot's CRN has this resource type.
 	RestoreService      = "is"
 	RestoreResourceType = "snapshot"
-
-	RoleReader                 = "crn:v1:bluemix:public:iam::::serviceRole:Reader"
-	RoleAuthorizationDelegator = "crn:v1:bluemix:public:iam::::role:AuthorizationDelegator"
-	// RoleSnapshotRestorer is documented but unconfirmed; the live CRN can be read from
-	// GET /v2/roles?service_name=is&source_service_name=server-protect&policy_type=authorization.
-	RoleSnapshotRestorer = "crn:v1:bluemix:public:iam::::role:SnapshotRemoteAccountRestorer"
 
 	KeyResourceType = "key"
 )
 
-// KMSServices are the services whose keys Block Storage can use.
+// Role names the templates grant. Their CRNs are IAM's to say: the role list of the target
+// service for source server-protect and type authorization (IAM Policy Management API, "List
+// roles"; facts file section 1), read by a RoleBook.
+const (
+	RoleNameReader                 = "Reader"
+	RoleNameAuthorizationDelegator = "AuthorizationDelegator"
+	// RoleNameSnapshotRestorer is listed by IAM as a service role of Block Storage Snapshots for
+	// VPC (action is.snapshot.snapshot.allow-remote-account-restore).
+	RoleNameSnapshotRestorer = "SnapshotRemoteAccountRestorer"
+)
+
+// The role CRNs IBM's pages print. Only tests and documentation use them: the function creates
+// with the CRNs IAM lists (RoleBook), never with these guesses.
+const (
+	RoleReader                 = "crn:v1:bluemix:public:iam::::serviceRole:Reader"
+	RoleAuthorizationDelegator = "crn:v1:bluemix:public:iam::::role:AuthorizationDelegator"
+	// RoleSnapshotRestorer is the VPC page's form; IAM may list
+	// crn:v1:bluemix:public:is::::serviceRole:SnapshotRemoteAccountRestorer instead.
+	RoleSnapshotRestorer = "crn:v1:bluemix:public:iam::::role:SnapshotRemoteAccountRestorer"
+)
+
+// RoleBook gives the CRN IAM offers for a role name on a target service; ok is false when IAM
+// does not offer it, and then nothing is created with that role.
+type RoleBook interface {
+	RoleCRN(service, name string) (crn string, ok bool)
+}
+
+// RoleNeed is one role a template grants on one target service.
+type RoleNeed struct {
+	Service, Name string
+}
+
+// RoleNeeds lists every role the templates grant, by target service: what a RoleBook must
+// resolve before the function is ready.
+func RoleNeeds() []RoleNeed {
+	var out []RoleNeed
+	for _, s := range kmsServices {
+		out = append(out, RoleNeed{s, RoleNameReader}, RoleNeed{s, RoleNameAuthorizationDelegator})
+	}
+	return append(out, RoleNeed{RestoreService, RoleNameSnapshotRestorer})
+}
+
+// DocumentedRoles is a RoleBook of the CRNs IBM's pages print: for tests, and for dry runs
+// that must not depend on IAM. restorer overrides the restore role's CRN when not "".
+type DocumentedRoles struct{ Restorer string }
+
+// RoleCRN implements RoleBook.
+func (d DocumentedRoles) RoleCRN(service, name string) (string, bool) {
+	switch {
+	case name == RoleNameReader && IsKMSService(service):
+		return RoleReader, true
+	case name == RoleNameAuthorizationDelegator && IsKMSService(service):
+		return RoleAuthorizationDelegator, true
+	case name == RoleNameSnapshotRestorer && service == RestoreService:
+		if d.Restorer != "" {
+			return d.Restorer, true
+		}
+		return RoleSnapshotRestorer, true
+	}
+	return "", false
+}
+
+// RestoreSubject is the subject form of restore grants, a setting because IBM's texts disagree
+// (facts file section 1): the API, CLI and Terraform texts say server-protect; the console steps
+// (rewritten Oct 2025) say VPC Infrastructure Services with resource type Block Storage for VPC.
+type RestoreSubject string
+
+const (
+	RestoreSubjectServerProtect RestoreSubject = "server-protect" // serviceName=server-protect
+	RestoreSubjectISVolume      RestoreSubject = "is-volume"      // serviceName=is, resourceType=volume
+)
+
+// restoreSubjects are both forms, in order: a hand-made grant in either covers ours, and a
+// managed one in either is ours.
+var restoreSubjects = []RestoreSubject{RestoreSubjectServerProtect, RestoreSubjectISVolume}
+
+// kmsServices are the services whose keys Block Storage can use.
 var kmsServices = []string{"kms", "hs-crypto"}
 
 // IsKMSService reports whether service is Key Protect or Hyper Protect Crypto Services.
@@ -43,13 +112,24 @@ func subject(account string) []Attribute {
 	}
 }
 
+func restoreSubject(form RestoreSubject, account string) []Attribute {
+	if form == RestoreSubjectISVolume {
+		return []Attribute{
+			{Name: "serviceName", Value: RestoreService},
+			{Name: "resourceType", Value: "volume"},
+			{Name: "accountId", Value: account},
+		}
+	}
+	return subject(account)
+}
+
 func resource(name, value string) Attribute {
 	return Attribute{Name: name, Value: value, Operator: defaultResourceOperator}
 }
 
 // encryptionGrant lets Block Storage of consumer use the keys of one KMS instance (keyID "") or
 // one root key. Another account's Block Storage also needs AuthorizationDelegator, so that it
-// can hand the grant on to its own volume service.
+// can hand the grant on to its own volume service. Roles are role names until resolved.
 func encryptionGrant(owner, consumer, service, instanceGUID, keyID string) (Kind, Grant) {
 	resources := []Attribute{
 		resource("serviceName", service),
@@ -59,54 +139,134 @@ func encryptionGrant(owner, consumer, service, instanceGUID, keyID string) (Kind
 	if keyID != "" {
 		resources = append(resources, resource("resourceType", KeyResourceType), resource("resource", keyID))
 	}
-	kind, roles := KindEncryption, []string{RoleReader}
+	kind, roles := KindEncryption, []string{RoleNameReader}
 	if consumer != owner {
-		kind, roles = KindEncryptionCrossAccount, []string{RoleReader, RoleAuthorizationDelegator}
+		kind, roles = KindEncryptionCrossAccount, []string{RoleNameReader, RoleNameAuthorizationDelegator}
 	}
 	return kind, Grant{Type: PolicyType, Subjects: subject(consumer), Resources: resources, Roles: roles}
 }
 
-// restoreGrant lets Block Storage of restorer create volumes from one snapshot of owner.
-func restoreGrant(owner, restorer, snapshotID string) Grant {
+// restoreGrant lets Block Storage of restorer create volumes from one snapshot of owner. IBM's
+// examples name the snapshot by snapshotId alone, with no resourceType: an example with
+// target_resource_type "snapshot" was reported broken (ibm-cloud-docs/vpc#205).
+func restoreGrant(form RestoreSubject, owner, restorer, snapshotID string) Grant {
 	return Grant{
 		Type:     PolicyType,
-		Subjects: subject(restorer),
+		Subjects: restoreSubject(form, restorer),
 		Resources: []Attribute{
 			resource("serviceName", RestoreService),
 			resource("accountId", owner),
-			resource("resourceType", RestoreResourceType),
 			resource("snapshotId", snapshotID),
 		},
-		Roles: []string{RoleSnapshotRestorer},
+		Roles: []string{RoleNameSnapshotRestorer},
 	}
 }
 
-// CheckTemplate refuses any authorization whose grant is not exactly what its template gives
-// for its own subject and resource: the last guard before a create, so that a bug elsewhere
-// can never widen a grant.
-func CheckTemplate(a Authorization) error {
+// legacyRestoreGrant is the restore grant releases before the IAM fidelity fix created, with a
+// resourceType attribute: still this project's, so that the next run replaces it.
+func legacyRestoreGrant(owner, restorer, snapshotID string) Grant {
+	g := restoreGrant(RestoreSubjectServerProtect, owner, restorer, snapshotID)
+	g.Resources = append(g.Resources, resource("resourceType", RestoreResourceType))
+	return g
+}
+
+// resolve turns the template's role names into the CRNs book gives; a name the book does not
+// know stays a bare name, which CheckTemplate refuses, so nothing is created with a guess.
+func resolve(g Grant, book RoleBook) Grant {
+	if book == nil {
+		// Rules built without IAM (unit tests of the model) use the CRNs IBM's pages print;
+		// the production wiring always gives IAM's own list.
+		book = DocumentedRoles{}
+	}
+	service := g.Resource("serviceName")
+	roles := make([]string, len(g.Roles))
+	for i, name := range g.Roles {
+		roles[i] = name
+		if c, ok := book.RoleCRN(service, name); ok {
+			roles[i] = c
+		}
+	}
+	g.Roles = roles
+	return g
+}
+
+// templates gives the grants a's kind may have for a's own subject and resource: the first is
+// what the project creates now, the others forms it made or accepts as its own.
+func templates(a Authorization) ([]Grant, error) {
 	owner := a.Resource("accountId")
 	subjectAccount := a.Subject("accountId")
-	var want Grant
 	switch a.Kind {
 	case KindEncryption, KindEncryptionCrossAccount:
-		var kind Kind
-		kind, want = encryptionGrant(owner, subjectAccount, a.Resource("serviceName"), a.Resource("serviceInstance"), a.Resource("resource"))
+		kind, want := encryptionGrant(owner, subjectAccount, a.Resource("serviceName"), a.Resource("serviceInstance"), a.Resource("resource"))
 		if kind != a.Kind || !IsKMSService(a.Resource("serviceName")) || a.Resource("serviceInstance") == "" {
-			return fmt.Errorf("authorization %s does not fit the %s template", a, a.Kind)
+			return nil, fmt.Errorf("authorization %s does not fit the %s template", a, a.Kind)
 		}
+		return []Grant{want}, nil
 	case KindRestore:
-		want = restoreGrant(owner, subjectAccount, a.Resource("snapshotId"))
-		if subjectAccount == owner || a.Resource("snapshotId") == "" {
-			return fmt.Errorf("authorization %s does not fit the %s template", a, a.Kind)
+		snapshotID := a.Resource("snapshotId")
+		if subjectAccount == owner || snapshotID == "" {
+			return nil, fmt.Errorf("authorization %s does not fit the %s template", a, a.Kind)
 		}
-	default:
-		return fmt.Errorf("authorization %s has unknown kind %q", a, a.Kind)
+		var out []Grant
+		for _, form := range restoreSubjects {
+			out = append(out, restoreGrant(form, owner, subjectAccount, snapshotID))
+		}
+		return append(out, legacyRestoreGrant(owner, subjectAccount, snapshotID)), nil
 	}
-	if want.Key() != a.Key() {
+	return nil, fmt.Errorf("authorization %s has unknown kind %q", a, a.Kind)
+}
+
+// CheckTemplate refuses any authorization whose grant is not exactly what a template gives for
+// its own subject and resource, with roles that are the template's role names as IAM role CRNs:
+// the last guard before a create, so that a bug elsewhere can never widen a grant. It is also
+// what proves a policy's marker (Policy.Owner): anyone can write a description.
+func CheckTemplate(a Authorization) error {
+	grants, err := templates(a)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(grants, func(g Grant) bool { return sameGrantByRoleNames(g, a.Grant) }) {
 		return fmt.Errorf("authorization %s does not fit the %s template", a, a.Kind)
 	}
 	return checkObject(a)
+}
+
+// sameGrantByRoleNames compares attributes exactly and roles by name, each role being a
+// platform or service role CRN of IAM or of the target service (never a custom role, never a
+// bare name).
+func sameGrantByRoleNames(template, g Grant) bool {
+	if template.AttributesKey() != g.AttributesKey() || len(template.Roles) != len(g.Roles) {
+		return false
+	}
+	names := make([]string, len(g.Roles))
+	for i, r := range g.Roles {
+		name, ok := roleName(r, g.Resource("serviceName"))
+		if !ok {
+			return false
+		}
+		names[i] = name
+	}
+	want := slices.Clone(template.Roles)
+	slices.Sort(want)
+	slices.Sort(names)
+	return slices.Equal(want, names)
+}
+
+// roleName is the name of a role CRN of the forms IAM lists for authorizations:
+// crn:v1:bluemix:public:iam::::role:Name, …:iam::::serviceRole:Name and
+// …:<service>::::serviceRole:Name (IAM's role reference).
+func roleName(role, service string) (string, bool) {
+	c, err := crn.Parse(role)
+	if err != nil || c.Location != "" || c.Scope != "" || c.ServiceInstance != "" || c.Resource == "" {
+		return "", false
+	}
+	switch {
+	case c.Service == "iam" && (c.ResourceType == "role" || c.ResourceType == "serviceRole"):
+	case c.Service == service && c.ResourceType == "serviceRole":
+	default:
+		return "", false
+	}
+	return c.Resource, true
 }
 
 // checkObject ties the grant to the object it was made for, so that a wildcard or another
@@ -130,4 +290,22 @@ func checkObject(a Authorization) error {
 		return fmt.Errorf("authorization %s does not belong to object %s", a, a.Object)
 	}
 	return nil
+}
+
+// CoveringKeys are the grant keys of policies that, made by anyone, give what a asks for: its
+// own, and for a restore grant the other subject form's with the same roles (IBM documents both
+// forms).
+func (a Authorization) CoveringKeys() []string {
+	keys := []string{a.Key()}
+	if a.Kind != KindRestore {
+		return keys
+	}
+	for _, form := range restoreSubjects {
+		g := a.Grant
+		g.Subjects = restoreSubject(form, a.Subject("accountId"))
+		if k := g.Key(); k != keys[0] {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }

@@ -85,11 +85,11 @@ func TestCallTargets(t *testing.T) {
 		{"one read converged", convergedOK(snap, 2), true},
 		{"two reads converged", convergedOK(Calls{Total: 2, Routes: map[string]int{"GET /a": 2}}, 2), true},
 		{"three reads is too many", convergedOK(Calls{Total: 3}, 2), false},
-		{"a write on a converged object", convergedOK(read("GET /v1/snapshots/{id}", "POST /v1/policies"), 2), false},
-		{"same read plus one write", oneChangeOK(snap, read("GET /v1/snapshots/{id}", "POST /v1/policies")), true},
-		{"two writes", oneChangeOK(snap, read("GET /v1/snapshots/{id}", "POST /v1/policies", "DELETE /v1/policies/{id}")), false},
+		{"a write on a converged object", convergedOK(read("GET /v1/snapshots/{id}", "POST /v2/policies"), 2), false},
+		{"same read plus one write", oneChangeOK(snap, read("GET /v1/snapshots/{id}", "POST /v2/policies")), true},
+		{"two writes", oneChangeOK(snap, read("GET /v1/snapshots/{id}", "POST /v2/policies", "DELETE /v2/policies/{id}")), false},
 		{"no write", oneChangeOK(snap, snap), false},
-		{"another read than converged", oneChangeOK(snap, read("GET /v1/policies", "POST /v1/policies")), false},
+		{"another read than converged", oneChangeOK(snap, read("GET /v2/policies", "POST /v2/policies")), false},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -100,11 +100,11 @@ func TestCallTargets(t *testing.T) {
 
 func TestCallsOfAndString(t *testing.T) {
 	c := callsOf(emulator.Stats{
-		Calls:  map[string]int{"GET /v1/snapshots/{id}": 1, "POST /v1/policies": 1, "POST /identity/token": 1},
+		Calls:  map[string]int{"GET /v1/snapshots/{id}": 1, "POST /v2/policies": 1, "POST /identity/token": 1},
 		Total:  2,
 		Writes: 1,
 	})
-	if want := "2 calls (GET /v1/snapshots/{id} ×1, POST /v1/policies ×1), 1 write, +1 token request"; c.String() != want {
+	if want := "2 calls (GET /v1/snapshots/{id} ×1, POST /v2/policies ×1), 1 write, +1 token request"; c.String() != want {
 		t.Errorf("got %q, want %q", c, want)
 	}
 	if c.Reads() != 1 {

@@ -106,7 +106,7 @@ func (c Calls) readRoutes() map[string]int {
 	return out
 }
 
-// String lists the calls per route, e.g. "2 calls (GET /v1/snapshots/{id} ×1, POST /v1/policies ×1), 1 write".
+// String lists the calls per route, e.g. "2 calls (GET /v1/snapshots/{id} ×1, POST /v2/policies ×1), 1 write".
 func (c Calls) String() string {
 	routes := make([]string, 0, len(c.Routes))
 	for r := range c.Routes {

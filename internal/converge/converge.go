@@ -88,6 +88,9 @@ type Options struct {
 	Rules  authz.Rules
 	Mode   plan.Mode
 	DryRun bool
+	// Ready, when set, makes sure before each object that what the rules need from IBM (the role
+	// CRNs IAM offers) is known; its error fails the object.
+	Ready func(ctx context.Context) error
 }
 
 // maxParallel bounds how many objects converge at once in one process.
@@ -125,6 +128,11 @@ func (c *Converger) converge(ctx context.Context, obj Object) Result {
 		defer func() { <-c.slots }()
 	case <-ctx.Done():
 		return Result{Object: t.Object, Outcome: Failed, Err: apply.Transient(fmt.Errorf("waiting for a free slot: %w", ctx.Err()))}
+	}
+	if c.opts.Ready != nil {
+		if err := c.opts.Ready(ctx); err != nil {
+			return failed(t.Object, err)
+		}
 	}
 	unlock := c.locks.lock(t.Object)
 	defer unlock()

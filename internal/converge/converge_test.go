@@ -49,8 +49,8 @@ func TestSameObjectIsSerialised(t *testing.T) {
 			applied++
 		}
 	}
-	if applied != 1 || e.Emulator.Stats().Calls["POST /v1/policies"] != 1 {
-		t.Errorf("%d applied, %d creates; want exactly 1 of each", applied, e.Emulator.Stats().Calls["POST /v1/policies"])
+	if applied != 1 || e.Emulator.Stats().Calls["POST /v2/policies"] != 1 {
+		t.Errorf("%d applied, %d creates; want exactly 1 of each", applied, e.Emulator.Stats().Calls["POST /v2/policies"])
 	}
 }
 

@@ -1,29 +1,63 @@
 package ibm
 
 import (
-	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
-
-	"github.com/IBM/platform-services-go-sdk/iamidentityv1"
+	"strings"
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
 )
 
-// AccountOfAPIKey asks IAM Identity which account an API key belongs to, so that a deployment
-// with only an API key needs no IBMCLOUD_ACCOUNT_ID.
-func AccountOfAPIKey(ctx context.Context, iamURL, apiKey string, auth Authenticator, o Options) (string, error) {
-	service, err := iamidentityv1.NewIamIdentityV1(&iamidentityv1.IamIdentityV1Options{URL: iamURL, Authenticator: auth})
+// Identity is who the credentials are, as IAM's access token says: an IAM access token is a JWT
+// whose claims carry the account (account.bss) and the caller's iam_id (facts file, section 2;
+// IAM's "Getting an IAM token" page), for an API key and a trusted profile alike. Reading it
+// needs no call beyond the token the function needs anyway.
+type Identity struct {
+	AccountID string
+	IAMID     string
+}
+
+// IdentityOf reads the identity from the authenticator's current access token.
+func IdentityOf(a Authenticator) (Identity, error) {
+	token, err := bearer(a)
 	if err != nil {
-		return "", fmt.Errorf("IAM identity client: %w", err)
+		return Identity{}, err
 	}
-	configure(service.Service, o)
-	details, resp, err := service.GetAPIKeysDetailsWithContext(ctx, &iamidentityv1.GetAPIKeysDetailsOptions{IamAPIKey: &apiKey})
+	return identityOfToken(strings.TrimPrefix(token, "Bearer "))
+}
+
+func identityOfToken(token string) (Identity, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return Identity{}, errors.New("the IAM access token is not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return "", wrap("look up the account of the API key", resp, err)
+		return Identity{}, fmt.Errorf("the IAM access token's claims: %w", err)
 	}
-	account := deref(details.AccountID)
-	if !crn.IsAccountID(account) {
-		return "", fmt.Errorf("look up the account of the API key: IAM answered account ID %q, not 32 hex characters", account)
+	var claims struct {
+		IAMID   string `json:"iam_id"`
+		Account struct {
+			BSS string `json:"bss"`
+		} `json:"account"`
 	}
-	return account, nil
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return Identity{}, fmt.Errorf("the IAM access token's claims: %w", err)
+	}
+	if !crn.IsAccountID(claims.Account.BSS) {
+		return Identity{}, fmt.Errorf("the IAM access token's account.bss is %q, not an account ID of 32 hex characters", claims.Account.BSS)
+	}
+	return Identity{AccountID: claims.Account.BSS, IAMID: claims.IAMID}, nil
+}
+
+// AccountMismatchError is a configured account that is not the credentials' own: a
+// configuration error, since the function can only act in the account it authenticates to.
+type AccountMismatchError struct {
+	Configured, Token string
+}
+
+func (e *AccountMismatchError) Error() string {
+	return fmt.Sprintf("IBMCLOUD_ACCOUNT_ID is %s, but the credentials belong to account %s: unset it or use credentials of that account", e.Configured, e.Token)
 }

@@ -3,13 +3,17 @@ package ibm
 import (
 	"context"
 	"fmt"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 )
 
-// Cloud is every adapter the function uses, built once per process from the configuration.
+// Cloud is every adapter the function uses, built once per process from the settings.
 type Cloud struct {
 	Auth      Authenticator
+	Identity  Identity
 	AccountID string
 	Policies  *Policies
+	Roles     *Roles
 	Snapshots *Snapshots
 	Instances *Instances
 	Keys      *Keys
@@ -19,28 +23,38 @@ type Cloud struct {
 // adapters know nothing of how the configuration is read.
 type Settings struct {
 	Credentials
-	// AccountID is the account acted on; "" looks it up from the credentials.
+	// AccountID is the account acted on; "" takes the credentials' account from the token, and
+	// any other value must be that account.
 	AccountID             string
 	ResourceControllerURL string
 	// VPCURL gives the VPC API URL of a region, KMSURL the key API URL of a KMS service in one.
 	VPCURL func(region string) string
 	KMSURL func(service, region string) string
+	// RoleSource is the subject service of the grants on a target service, for reading the roles
+	// IAM offers to it.
+	RoleSource func(target string) string
 }
 
-// Connect builds the adapters. When the settings name no account, the API key's account is
-// looked up, which is the only I/O here.
+// Connect builds the adapters. Its only I/O is the IAM token, which names the account and the
+// caller (a configured account that differs is an *AccountMismatchError), and the roles IAM
+// offers. With the account configured, an IAM that cannot issue a token yet, and any failure to
+// read the roles, are kept for Ready rather than returned: a server still starts and says why it
+// is not ready.
 func Connect(ctx context.Context, s Settings, o Options) (*Cloud, error) {
 	auth, err := NewAuthenticator(s.Credentials, o)
 	if err != nil {
 		return nil, err
 	}
-	account := s.AccountID
-	if account == "" {
-		if account, err = AccountOfAPIKey(ctx, s.IAMURL, s.APIKey, auth, o); err != nil {
-			return nil, err
-		}
+	id, err := IdentityOf(auth)
+	switch {
+	case err != nil && s.AccountID == "":
+		return nil, fmt.Errorf("who the credentials are (set IBMCLOUD_ACCOUNT_ID to start without IAM): %w", err)
+	case err != nil:
+		id = Identity{AccountID: s.AccountID}
+	case s.AccountID != "" && s.AccountID != id.AccountID:
+		return nil, &AccountMismatchError{Configured: s.AccountID, Token: id.AccountID}
 	}
-	policies, err := NewPolicies(s.IAMURL, account, auth, o)
+	policies, err := NewPolicies(s.IAMURL, id.AccountID, auth, o)
 	if err != nil {
 		return nil, err
 	}
@@ -48,20 +62,39 @@ func Connect(ctx context.Context, s Settings, o Options) (*Cloud, error) {
 	if err != nil {
 		return nil, err
 	}
+	roleSource := s.RoleSource
+	if roleSource == nil {
+		roleSource = func(string) string { return authz.SourceService }
+	}
+	roles := NewRoles(policies.service, authz.RoleNeeds(), roleSource)
+	policies.roles = roles
+	if err == nil {
+		_ = roles.Load(ctx) // its failure is Ready's to report
+	}
 	return &Cloud{
 		Auth:      auth,
-		AccountID: account,
+		Identity:  id,
+		AccountID: id.AccountID,
 		Policies:  policies,
+		Roles:     roles,
 		Snapshots: NewSnapshots(s.VPCURL, auth, o),
 		Instances: instances,
 		Keys:      NewKeys(s.KMSURL, auth, o),
 	}, nil
 }
 
-// Ready checks that an IAM token can be obtained, which is what /readyz promises.
-func (c *Cloud) Ready(context.Context) error {
-	if _, err := bearer(c.Auth); err != nil {
+// Ready checks what /readyz promises: an IAM token can be obtained, and IAM offers every role
+// the templates grant.
+func (c *Cloud) Ready(ctx context.Context) error {
+	id, err := IdentityOf(c.Auth)
+	if err != nil {
 		return fmt.Errorf("IAM token: %w", err)
+	}
+	if id.AccountID != c.AccountID {
+		return &AccountMismatchError{Configured: c.AccountID, Token: id.AccountID}
+	}
+	if err := c.Roles.Ready(ctx); err != nil {
+		return fmt.Errorf("roles: %w", err)
 	}
 	return nil
 }

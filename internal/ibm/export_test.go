@@ -16,9 +16,10 @@ func Unwrap(a Authenticator) Authenticator { return a.(opaque).inner }
 
 // Get reads one policy, for tests that look at what IAM holds; a deleted one comes back with State "deleted".
 func (p *Policies) Get(ctx context.Context, id string) (authz.Policy, error) {
-	got, resp, err := p.service.GetPolicyWithContext(ctx, &iampolicymanagementv1.GetPolicyOptions{PolicyID: &id})
+	got, resp, err := p.service.GetV2PolicyWithContext(ctx, &iampolicymanagementv1.GetV2PolicyOptions{ID: &id})
 	if err != nil {
 		return authz.Policy{}, wrap("get policy "+id, resp, err)
 	}
-	return fromTemplateMeta(got), nil
+	pol, _ := fromV2Meta(got)
+	return pol, nil
 }

@@ -80,7 +80,7 @@ func TestPoliciesListAcrossPages(t *testing.T) {
 	if len(all) != 251 {
 		t.Errorf("listed %d policies, want 250 + the sample world's one", len(all))
 	}
-	if pages := e.Emulator.Stats().Calls["GET /v1/policies"]; pages != 3 {
+	if pages := e.Emulator.Stats().Calls["GET /v2/policies"]; pages != 3 {
 		t.Errorf("%d list calls, want 3 pages of 100", pages)
 	}
 }

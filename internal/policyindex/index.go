@@ -8,6 +8,7 @@ package policyindex
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -22,11 +23,17 @@ type Store interface {
 	apply.Writer
 }
 
+// AccountCap is IAM's limit of policies per account, shared with context-based restriction
+// rules (facts file, section 2).
+const AccountCap = 4020
+
 // Index is safe for concurrent use.
 type Index struct {
 	store Store
 	ttl   time.Duration
 	now   func() time.Time
+	// headroom is how far below AccountCap creates stop; negative: never.
+	headroom int
 
 	// loadMu makes concurrent callers of a stale index wait for one List instead of each
 	// listing the whole account.
@@ -86,9 +93,11 @@ func removeFrom(m map[string]set, k, id string) {
 	}
 }
 
-// New indexes the policies of store; ttl 0 disables caching (every read lists).
-func New(store Store, ttl time.Duration) *Index {
-	x := &Index{store: store, ttl: ttl, now: time.Now}
+// New indexes the policies of store; ttl 0 disables caching (every read lists). Creates that
+// would bring the account within headroom of AccountCap are refused (negative: never refused
+// here; IAM's own refusal still is).
+func New(store Store, ttl time.Duration, headroom int) *Index {
+	x := &Index{store: store, ttl: ttl, now: time.Now, headroom: headroom}
 	x.reset(0)
 	return x
 }
@@ -145,8 +154,27 @@ func (x *Index) Invalidate() {
 	x.generation++
 }
 
-// Create creates through the store and records the result.
+// Count is how many active authorization policies the index last saw: a floor of the account's
+// policies against AccountCap (access policies count too, and are not listed here).
+func (x *Index) Count() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.byID)
+}
+
+// CapLine says how full the account is, as reports print it.
+func CapLine(count int) string {
+	return fmt.Sprintf("%d of %d policies (authorization policies seen; IAM's cap per account)", count, AccountCap)
+}
+
+// Create creates through the store and records the result. A create that would pass the cap's
+// headroom is refused without a call: retrying cannot help, a person must make room.
 func (x *Index) Create(ctx context.Context, a authz.Authorization) (authz.Policy, error) {
+	if limit := AccountCap - x.headroom; x.headroom >= 0 && x.Count()+1 > limit {
+		return authz.Policy{}, &apply.LimitError{Reason: fmt.Sprintf(
+			"the account holds %d authorization policies; IAM allows %d policies per account and this function stops %d below (POLICY_CAP_HEADROOM)",
+			x.Count(), AccountCap, x.headroom)}
+	}
 	p, err := x.store.Create(ctx, a)
 	conflict, isConflict := apply.AsConflict(err)
 	switch {

@@ -97,7 +97,7 @@ func ids(ps []authz.Policy) []string {
 func TestWarmIndexAnswersWithoutListing(t *testing.T) {
 	ctx := context.Background()
 	f := newFake()
-	x := New(f, time.Minute)
+	x := New(f, time.Minute, -1)
 	a := restore("s1")
 	if got, _ := x.Relevant(ctx, a.Object, []authz.Authorization{a}); len(got) != 0 || f.lists != 1 {
 		t.Fatalf("cold read: %v after %d lists", got, f.lists)
@@ -123,7 +123,7 @@ func TestRelevantSelectsByObjectAndGrant(t *testing.T) {
 	f := newFake()
 	mine := f.behindTheBack(restore("s1"))
 	other := f.behindTheBack(restore("s2"))
-	x := New(f, time.Minute)
+	x := New(f, time.Minute, -1)
 	got, _ := x.Relevant(ctx, restore("s1").Object, nil)
 	if diff := cmp.Diff([]string{mine.ID}, ids(got)); diff != "" {
 		t.Errorf("by object: %s", diff)
@@ -137,7 +137,7 @@ func TestRelevantSelectsByObjectAndGrant(t *testing.T) {
 func TestAgeIsBounded(t *testing.T) {
 	ctx := context.Background()
 	f := newFake()
-	x := New(f, time.Minute)
+	x := New(f, time.Minute, -1)
 	now := time.Now()
 	x.now = func() time.Time { return now }
 	_, _ = x.All(ctx)
@@ -153,7 +153,7 @@ func TestAgeIsBounded(t *testing.T) {
 
 func TestNoCacheListsEveryTime(t *testing.T) {
 	f := newFake()
-	x := New(f, 0)
+	x := New(f, 0, -1)
 	for range 3 {
 		_, _ = x.All(context.Background())
 	}
@@ -165,7 +165,7 @@ func TestNoCacheListsEveryTime(t *testing.T) {
 func TestSurprisesInvalidate(t *testing.T) {
 	ctx := context.Background()
 	f := newFake()
-	x := New(f, time.Hour)
+	x := New(f, time.Hour, -1)
 	_, _ = x.All(ctx)
 	hidden := f.behindTheBack(restore("s1"))
 	f.behindTheBack(restore("s2"))
@@ -191,7 +191,7 @@ func TestSurprisesInvalidate(t *testing.T) {
 func TestWriteDuringListIsKept(t *testing.T) {
 	ctx := context.Background()
 	f := newFake()
-	x := New(f, time.Hour)
+	x := New(f, time.Hour, -1)
 	var created authz.Policy
 	f.duringList = func() {
 		// The list result is already taken; this create finishes before the index stores it.

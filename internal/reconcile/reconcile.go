@@ -49,6 +49,9 @@ type Options struct {
 	Concurrency int
 	// MaxWritesPerSecond paces writes for IAM's rate limits; 5 when 0, unlimited when negative.
 	MaxWritesPerSecond float64
+	// Ready, when set, makes sure before the run that what the rules need from IBM (the role
+	// CRNs IAM offers) is known; its error stops the run before any read.
+	Ready func(ctx context.Context) error
 }
 
 // Report is what a run found and did.
@@ -107,6 +110,13 @@ func (r *Reconciler) Run(ctx context.Context) Report {
 	sc := scope{regions: map[string]bool{}, instances: map[string]bool{}, keysKnown: map[string]bool{}}
 	var desired []authz.Authorization
 
+	if r.opts.Ready != nil {
+		if err := r.opts.Ready(ctx); err != nil {
+			rep.ReadErrors = append(rep.ReadErrors, err)
+			rep.Duration = time.Since(start)
+			return rep
+		}
+	}
 	policies, err := r.policies.Refresh(ctx)
 	if err != nil {
 		// Without the policies there is nothing to compare with: stop before writing anything.

@@ -181,13 +181,13 @@ func TestListCallsArePages(t *testing.T) {
 	if calls["GET /v1/snapshots"] != 20 || calls["GET /v1/snapshots/{id}"] != 0 {
 		t.Errorf("snapshot calls %v, want 20 list pages and no single reads", calls)
 	}
-	if calls["GET /v1/policies"] != 1 || calls["POST /v1/policies"] != 202 {
+	if calls["GET /v2/policies"] != 1 || calls["POST /v2/policies"] != 202 {
 		t.Errorf("policy calls %v, want 1 list page and 202 creates", calls)
 	}
 	e.Emulator.ResetStats()
 	run(e, false)
 	calls = e.Emulator.Stats().Calls
-	if calls["GET /v1/policies"] != 3 || calls["GET /v1/snapshots"] != 20 || e.Emulator.Stats().Writes != 0 {
+	if calls["GET /v2/policies"] != 3 || calls["GET /v1/snapshots"] != 20 || e.Emulator.Stats().Writes != 0 {
 		t.Errorf("second run calls %v, want 3 policy pages, 20 snapshot pages, no writes", calls)
 	}
 }
@@ -209,7 +209,7 @@ func TestPartialFailure(t *testing.T) {
 	if err := e.Emulator.Reset(w); err != nil {
 		t.Fatal(err)
 	}
-	e.Emulator.SetFaults(emulator.Faults{P503: 1, Routes: []string{"DELETE /v1/policies/{id}"}})
+	e.Emulator.SetFaults(emulator.Faults{P503: 1, Routes: []string{"DELETE /v2/policies/{id}"}})
 	rep := run(e, false)
 	if !rep.Failed() {
 		t.Fatal("a run whose deletes all failed reported success")
@@ -293,7 +293,7 @@ func TestOutdatedRolesAreReplaced(t *testing.T) {
 func TestBackgroundRunsOneAtATime(t *testing.T) {
 	e := te.Start(t, te.World(), nil)
 	bg := reconcile.NewBackground(context.Background(), e.Runtime.Reconciler(0, -1), e.Runtime.Logger)
-	e.Emulator.SetFaults(emulator.Faults{Latency: 300 * time.Millisecond, Routes: []string{"GET /v1/policies"}})
+	e.Emulator.SetFaults(emulator.Faults{Latency: 300 * time.Millisecond, Routes: []string{"GET /v2/policies"}})
 	if !bg.Start() {
 		t.Fatal("the first tick did not start a run")
 	}
@@ -301,7 +301,7 @@ func TestBackgroundRunsOneAtATime(t *testing.T) {
 		t.Error("a tick during a run started a second one")
 	}
 	bg.Wait()
-	if lists := e.Emulator.Stats().Calls["GET /v1/policies"]; lists != 1 {
+	if lists := e.Emulator.Stats().Calls["GET /v2/policies"]; lists != 1 {
 		t.Errorf("%d policy lists, want the one run's", lists)
 	}
 	if !bg.Start() {

@@ -202,7 +202,7 @@ func TestBadInput(t *testing.T) {
 func TestExpect(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"attach.json": at("is.tag.attach", te.SnapCRN, 1)})
 	restore := replay.Authorization{Kind: "restore", SubjectAccount: te.Restorer, Roles: []string{restorerRole},
-		Resource: map[string]string{"serviceName": "is", "accountId": te.Account, "resourceType": "snapshot", "snapshotId": te.Snap}}
+		Resource: map[string]string{"serviceName": "is", "accountId": te.Account, "snapshotId": te.Snap}}
 	encryption := replay.Authorization{Kind: "encryption", SubjectAccount: te.Account, Roles: []string{readerRole},
 		Resource: map[string]string{"serviceName": "kms", "accountId": te.Account, "serviceInstance": te.KPGUID}}
 
@@ -218,7 +218,7 @@ func TestExpect(t *testing.T) {
 		for _, want := range []string{
 			"--expect want.json  expect: NOT MET, 1 missing, 1 unexpected",
 			"      missing:    encryption server-protect@" + te.Account + " → serviceName=kms accountId=" + te.Account + " serviceInstance=" + te.KPGUID + " roles=" + readerRole,
-			"      unexpected: restore server-protect@" + te.Restorer + " → serviceName=is accountId=" + te.Account + " resourceType=snapshot snapshotId=" + te.Snap + " roles=" + restorerRole,
+			"      unexpected: restore server-protect@" + te.Restorer + " → serviceName=is accountId=" + te.Account + " snapshotId=" + te.Snap + " roles=" + restorerRole,
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("output lacks %q:\n%s", want, out)

@@ -51,7 +51,7 @@ func TestServeTarget(t *testing.T) {
 		"scenario.json":        `{"steps":[{"expect":[]}]}`,
 	})
 	want, err := replay.ParseExpectations([]byte(`[
-		{"kind":"restore","subject_account":"` + te.Restorer + `","resource":{"serviceName":"is","accountId":"` + te.Account + `","resourceType":"snapshot","snapshotId":"` + te.Snap + `"},"roles":["` + restorerRole + `"]},
+		{"kind":"restore","subject_account":"` + te.Restorer + `","resource":{"serviceName":"is","accountId":"` + te.Account + `","snapshotId":"` + te.Snap + `"},"roles":["` + restorerRole + `"]},
 		{"kind":"encryption","subject_account":"` + te.Account + `","resource":{"serviceName":"kms","accountId":"` + te.Account + `","serviceInstance":"` + te.KPGUID + `"},"roles":["` + readerRole + `"]}]`))
 	if err != nil {
 		t.Fatal(err)

@@ -83,11 +83,11 @@ func Check(initial, final *emulator.World, rules authz.Rules) (State, error) {
 
 	handMade := map[string]authz.Policy{} // by ID
 	handMadeKeys := map[string]bool{}
-	for _, raw := range initial.Policies {
-		p, err := te.ParsePolicy(raw)
-		if err != nil {
-			return st, fmt.Errorf("initial world: %w", err)
-		}
+	initialPolicies, err := te.WorldPolicies(initial)
+	if err != nil {
+		return st, fmt.Errorf("initial world: %w", err)
+	}
+	for _, p := range initialPolicies {
 		if _, ours := p.Owner(); !ours {
 			handMade[p.ID] = p
 			handMadeKeys[p.Key()] = true
@@ -97,11 +97,11 @@ func Check(initial, final *emulator.World, rules authz.Rules) (State, error) {
 	byKey := map[string][]string{}
 	present := map[string]authz.Policy{}
 	carried := map[string]bool{}
-	for _, raw := range final.Policies {
-		p, err := te.ParsePolicy(raw)
-		if err != nil {
-			return st, fmt.Errorf("final world: %w", err)
-		}
+	finalPolicies, err := te.WorldPolicies(final)
+	if err != nil {
+		return st, fmt.Errorf("final world: %w", err)
+	}
+	for _, p := range finalPolicies {
 		if !p.Active() {
 			continue
 		}

@@ -107,7 +107,7 @@ type Counts struct {
 	Faults                               map[int]int // injected by the emulator, per status
 	IBMCalls, PolicyGetByIDCalls         int
 	EventWrites                          int // policies created or deleted while handling events
-	PolicyWriteCalls                     int // POST and DELETE /v1/policies, faulted ones included
+	PolicyWriteCalls                     int // POST and DELETE /v2/policies, faulted ones included
 	BeforeReconcile, AfterReconcile      State
 	ReconcileWrites, ReconcileReadErrors int
 	ReconcileErr                         error
@@ -138,12 +138,12 @@ func (c Counts) Write(w io.Writer) {
 	fmt.Fprintf(w, "soak (seed %d): %d events (%d originals, %d duplicates, %d deliberately bad) over %d snapshots and %d KMS instances in %s\n",
 		c.Seed, c.Events, c.Originals, c.Duplicates, c.Bad, c.Snapshots, c.KMSInstances, c.Duration.Round(time.Millisecond))
 	fmt.Fprintf(w, "world: %d tag changes through Global Tagging (%d attempts retried after injected faults)\n", c.WorldChanges, c.WorldChangeRetries)
-	fmt.Fprintf(w, "faults injected: %s over %d IBM API calls; GET /v1/policies/{id} calls (the post-create 404 window): %d\n",
+	fmt.Fprintf(w, "faults injected: %s over %d IBM API calls; GET /v2/policies/{id} calls (the post-create 404 window): %d\n",
 		statuses(c.Faults), c.IBMCalls, c.PolicyGetByIDCalls)
 	fmt.Fprintf(w, "senders: %d attempts, %d retries (%s); final: %d 2xx, %d 4xx, %d exhausted, %d unexpected\n",
 		c.Attempts, c.Retries, statuses(c.RetriedByStatus), c.Final2xx, c.Final4xx, c.Exhausted, len(c.Unexpected))
 	fmt.Fprintf(w, "outcomes: %s\n", outcomes(c.Outcomes))
-	fmt.Fprintf(w, "writes: %d policies created or deleted by events (%d POST/DELETE /v1/policies calls, faulted included); %d by the final reconcile\n",
+	fmt.Fprintf(w, "writes: %d policies created or deleted by events (%d POST/DELETE /v2/policies calls, faulted included); %d by the final reconcile\n",
 		c.EventWrites, c.PolicyWriteCalls, c.ReconcileWrites)
 	fmt.Fprintf(w, "state before the reconcile: %s\n", c.BeforeReconcile)
 	fmt.Fprintf(w, "state after the reconcile:  %s\n", c.AfterReconcile)
@@ -261,7 +261,7 @@ func Run(ctx context.Context, p Params) (Counts, error) {
 		}
 	}
 	c.IBMCalls, c.PolicyWriteCalls = stats.Total, stats.PolicyWrites
-	c.PolicyGetByIDCalls = stats.Calls["GET /v1/policies/{id}"]
+	c.PolicyGetByIDCalls = stats.Calls["GET /v2/policies/{id}"]
 
 	if c.BeforeReconcile, err = Check(initial, srv.World(), g.rules); err != nil {
 		return c, err

@@ -114,15 +114,78 @@ func (e *Env) HTTP(o handlers.HTTPOptions) *httptest.Server {
 // Policies are the active policies of the emulated account, read without an API call.
 func (e *Env) Policies() []authz.Policy {
 	e.T.Helper()
+	out, err := WorldPolicies(e.Emulator.World())
+	if err != nil {
+		e.T.Fatalf("policy in the emulator's world: %v", err)
+	}
+	return out
+}
+
+// WorldPolicies are the policies of a world, made through v1 or v2, as the domain sees them.
+func WorldPolicies(w *emulator.World) ([]authz.Policy, error) {
 	var out []authz.Policy
-	for _, raw := range e.Emulator.World().Policies {
+	for _, raw := range w.Policies {
 		p, err := ParsePolicy(raw)
 		if err != nil {
-			e.T.Fatalf("policy in the emulator's world: %v", err)
+			return nil, err
 		}
 		out = append(out, p)
 	}
-	return out
+	for _, raw := range w.PoliciesV2 {
+		p, err := ParsePolicyV2(raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// ParsePolicyV2 reads a policy in IAM's v2 shape. Subject attributes with stringEquals lose
+// their operator, as the adapter reads them, so that a grant is the same in either version.
+func ParsePolicyV2(raw []byte) (authz.Policy, error) {
+	type attr struct {
+		Key, Operator string
+		Value         any
+	}
+	var p struct {
+		ID, Type, Description, State string
+		CreatedByID                  string `json:"created_by_id"`
+		Subject                      struct{ Attributes []attr }
+		Resource                     struct{ Attributes []attr }
+		Control                      struct {
+			Grant struct {
+				Roles []struct {
+					RoleID string `json:"role_id"`
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return authz.Policy{}, err
+	}
+	text := func(v any) string {
+		if s, ok := v.(string); ok {
+			return s
+		}
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	out := authz.Policy{ID: p.ID, Description: p.Description, State: p.State, CreatedBy: p.CreatedByID, Grant: authz.Grant{Type: p.Type}}
+	for _, a := range p.Subject.Attributes {
+		op := a.Operator
+		if op == "stringEquals" {
+			op = ""
+		}
+		out.Subjects = append(out.Subjects, authz.Attribute{Name: a.Key, Value: text(a.Value), Operator: op})
+	}
+	for _, a := range p.Resource.Attributes {
+		out.Resources = append(out.Resources, authz.Attribute{Name: a.Key, Value: text(a.Value), Operator: a.Operator})
+	}
+	for _, r := range p.Control.Grant.Roles {
+		out.Roles = append(out.Roles, r.RoleID)
+	}
+	return out, nil
 }
 
 // Grants summarises the policies whose subject is Block Storage, one line each, sorted:

@@ -6,11 +6,13 @@ package wiring
 
 import (
 	"context"
+	"errors"
 
 	"go.uber.org/zap"
 
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/policyindex"
@@ -34,12 +36,16 @@ func Build(ctx context.Context, cfg config.Config, logger *zap.Logger, o ibm.Opt
 		return nil, err
 	}
 	cloud, err := ibm.Connect(ctx, Settings(cfg), o)
+	var mismatch *ibm.AccountMismatchError
+	if errors.As(err, &mismatch) {
+		return nil, &config.Error{Problems: []config.Problem{{Variable: "IBMCLOUD_ACCOUNT_ID", Value: mismatch.Configured, Reason: mismatch.Error()}}}
+	}
 	if err != nil {
 		return nil, err
 	}
 	cfg.AccountID = cloud.AccountID
-	index := policyindex.New(cloud.Policies, cfg.PolicyCacheTTL)
-	conv := converge.New(converge.Options{Rules: cfg.Rules(), Mode: cfg.SyncMode, DryRun: cfg.DryRun},
+	index := policyindex.New(cloud.Policies, cfg.PolicyCacheTTL, cfg.PolicyCapHeadroom)
+	conv := converge.New(converge.Options{Rules: rules(cfg, cloud), Mode: cfg.SyncMode, DryRun: cfg.DryRun, Ready: cloud.Roles.Ready},
 		cloud.Snapshots, cloud.Instances, cloud.Keys, index)
 	return &Runtime{Config: cfg, Cloud: cloud, Index: index, Converger: conv, Logger: logger}, nil
 }
@@ -52,20 +58,33 @@ func Settings(cfg config.Config) ibm.Settings {
 		ResourceControllerURL: cfg.ResourceControllerURL,
 		VPCURL:                cfg.VPCURLFor,
 		KMSURL:                cfg.KMSURLFor,
+		RoleSource: func(target string) string {
+			if target == authz.RestoreService && cfg.RestoreSubject == authz.RestoreSubjectISVolume {
+				return authz.RestoreService
+			}
+			return authz.SourceService
+		},
 	}
+}
+
+// rules are cfg's rules with the roles IAM offers.
+func rules(cfg config.Config, cloud *ibm.Cloud) authz.Rules {
+	r := cfg.Rules()
+	r.Roles = cloud.Roles
+	return r
 }
 
 // Service is the event handling over the runtime; tick answers cron ticks (nil: they do nothing
 // in this process).
 func (r *Runtime) Service(tick func(context.Context) string) *handlers.Service {
-	return handlers.NewService(r.Converger, handlers.Options{Rules: r.Config.Rules(), Logger: r.Logger, Tick: tick})
+	return handlers.NewService(r.Converger, handlers.Options{Rules: rules(r.Config, r.Cloud), Logger: r.Logger, Tick: tick})
 }
 
 // Reconciler is the full reconcile over the runtime's adapters and policy index, with its rules,
 // mode and dry run; zero limits take the reconciler's defaults, a negative rate none.
 func (r *Runtime) Reconciler(concurrency int, maxWritesPerSecond float64) *reconcile.Reconciler {
 	return reconcile.New(reconcile.Options{
-		Rules: r.Config.Rules(), Regions: r.Config.Regions, Mode: r.Config.SyncMode, DryRun: r.Config.DryRun,
-		Concurrency: concurrency, MaxWritesPerSecond: maxWritesPerSecond,
+		Rules: rules(r.Config, r.Cloud), Regions: r.Config.Regions, Mode: r.Config.SyncMode, DryRun: r.Config.DryRun,
+		Concurrency: concurrency, MaxWritesPerSecond: maxWritesPerSecond, Ready: r.Cloud.Roles.Ready,
 	}, r.Cloud.Snapshots, r.Cloud.Instances, r.Cloud.Keys, r.Index)
 }

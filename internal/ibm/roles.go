@@ -1,0 +1,121 @@
+package ibm
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/IBM/go-sdk-core/v5/core"
+	"github.com/IBM/platform-services-go-sdk/iampolicymanagementv1"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+)
+
+// Roles is the RoleBook of the templates: the role CRNs IAM offers for authorizations, read with
+// GET /v2/roles?service_name=<target>&source_service_name=<subject>&policy_type=authorization
+// (IAM Policy Management API, "List roles"; the facts file, section 1, on why the restore role's
+// CRN cannot be trusted from the documentation). It is loaded once per process, since roles do
+// not change by the minute, and loaded again when IAM refuses a role.
+type Roles struct {
+	service *iampolicymanagementv1.IamPolicyManagementV1
+	needs   []authz.RoleNeed
+	// source is the subject service of the grants on each target service.
+	source func(target string) string
+
+	mu     sync.RWMutex
+	crns   map[string]string // "service/Name" → CRN
+	loaded bool
+	err    error
+}
+
+// NewRoles reads the roles of needs, whose grants on a target service have the subject service
+// source(target).
+func NewRoles(service *iampolicymanagementv1.IamPolicyManagementV1, needs []authz.RoleNeed, source func(target string) string) *Roles {
+	return &Roles{service: service, needs: needs, source: source}
+}
+
+func roleKey(service, name string) string { return service + "/" + name }
+
+// RoleCRN implements authz.RoleBook.
+func (r *Roles) RoleCRN(service, name string) (string, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	c, ok := r.crns[roleKey(service, name)]
+	return c, ok
+}
+
+// Ready loads the roles unless they were loaded already: the readiness check. Its error names
+// each role IAM does not offer, the service and what IAM offered instead.
+func (r *Roles) Ready(ctx context.Context) error {
+	r.mu.RLock()
+	loaded, err := r.loaded, r.err
+	r.mu.RUnlock()
+	if loaded && err == nil {
+		return nil
+	}
+	return r.Load(ctx)
+}
+
+// Load reads the roles from IAM now, one call per target service.
+func (r *Roles) Load(ctx context.Context) error {
+	crns := map[string]string{}
+	var missing []string
+	offeredBy := map[string][]string{}
+	for _, target := range targets(r.needs) {
+		source := r.source(target)
+		got, _, err := r.service.ListRolesWithContext(ctx, &iampolicymanagementv1.ListRolesOptions{
+			ServiceName: core.StringPtr(target), SourceServiceName: core.StringPtr(source), PolicyType: core.StringPtr(authz.PolicyType),
+		})
+		if err != nil {
+			err = wrap(fmt.Sprintf("list the roles IAM offers on %s to %s", target, source), responseOf(err), err)
+			r.set(nil, err)
+			return err
+		}
+		for _, role := range append(slices.Clone(got.ServiceRoles), got.SystemRoles...) {
+			c := deref(role.CRN)
+			name := c[strings.LastIndex(c, ":")+1:]
+			if c == "" {
+				continue
+			}
+			offeredBy[target] = append(offeredBy[target], name)
+			crns[roleKey(target, name)] = c
+		}
+	}
+	for _, n := range r.needs {
+		if _, ok := crns[roleKey(n.Service, n.Name)]; !ok {
+			offered := "none"
+			if o := offeredBy[n.Service]; len(o) > 0 {
+				offered = strings.Join(o, ", ")
+			}
+			missing = append(missing, fmt.Sprintf("IAM does not offer the role %s on %s to %s for authorizations (it offers: %s)", n.Name, n.Service, r.source(n.Service), offered))
+		}
+	}
+	var err error
+	if len(missing) > 0 {
+		err = fmt.Errorf("%s", strings.Join(missing, "; "))
+	}
+	r.set(crns, err)
+	return err
+}
+
+func (r *Roles) set(crns map[string]string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.loaded, r.err = true, err
+	if crns != nil {
+		r.crns = crns
+	}
+}
+
+// targets are the target services of needs, once each, in order.
+func targets(needs []authz.RoleNeed) []string {
+	var out []string
+	for _, n := range needs {
+		if !slices.Contains(out, n.Service) {
+			out = append(out, n.Service)
+		}
+	}
+	return out
+}
