@@ -91,11 +91,11 @@ func deleteFailing(err error) func(context.Context, string) error {
 	return func(context.Context, string) error { return err }
 }
 
-// unavailable is what the adapters return for a 503 after their retries.
-var unavailable = apply.Transient(errors.New("IAM answered 503 Service Unavailable"))
+// errUnavailable is what the adapters return for a 503 after their retries.
+var errUnavailable = apply.Transient(errors.New("IAM answered 503 Service Unavailable"))
 
-// forbidden is a permanent failure: a 403.
-var forbidden = errors.New("IAM answered 403 Forbidden")
+// errForbidden is a permanent failure: a 403.
+var errForbidden = errors.New("IAM answered 403 Forbidden")
 
 func createPlan(a authz.Authorization) plan.Plan {
 	return plan.Plan{Changes: []plan.Change{{Action: plan.Create, Authorization: a, MayReplace: true}}}
@@ -176,7 +176,7 @@ func TestApply(t *testing.T) {
 		},
 		{
 			name: "a planned replace whose delete fails: the old grant stays, nothing created", plan: replacePlan(wanted, oursOutdated),
-			delete: deleteFailing(unavailable),
+			delete: deleteFailing(errUnavailable),
 			want:   apply.Failed, wantPolicy: "old", wantCalls: []string{"delete old"}, wantErr: "replace policy old: IAM answered 503", wantTransient: true,
 		},
 		{
@@ -224,24 +224,24 @@ func TestApply(t *testing.T) {
 			want: apply.Failed, wantPolicy: "theirs", wantErr: "does not carry this project's marker",
 		},
 		{
-			name: "create fails for now: transient", plan: createPlan(wanted), create: failing(unavailable),
+			name: "create fails for now: transient", plan: createPlan(wanted), create: failing(errUnavailable),
 			want: apply.Failed, wantCalls: []string{restorer}, wantErr: "503", wantTransient: true,
 		},
 		{
-			name: "create refused: permanent", plan: createPlan(wanted), create: failing(forbidden),
+			name: "create refused: permanent", plan: createPlan(wanted), create: failing(errForbidden),
 			want: apply.Failed, wantCalls: []string{restorer}, wantErr: "403",
 		},
 		{
-			name: "delete fails for now: transient", plan: deletePlan(ours), delete: deleteFailing(unavailable),
+			name: "delete fails for now: transient", plan: deletePlan(ours), delete: deleteFailing(errUnavailable),
 			want: apply.Failed, wantPolicy: "ours", wantCalls: []string{"delete ours"}, wantErr: "503", wantTransient: true,
 		},
 		{
-			name: "delete refused: permanent", plan: deletePlan(ours), delete: deleteFailing(forbidden),
+			name: "delete refused: permanent", plan: deletePlan(ours), delete: deleteFailing(errForbidden),
 			want: apply.Failed, wantPolicy: "ours", wantCalls: []string{"delete ours"}, wantErr: "403",
 		},
 		{
 			name: "the create of a replace fails: the delete is counted", plan: replacePlan(wanted, oursOutdated),
-			create: failing(unavailable), delete: deleted,
+			create: failing(errUnavailable), delete: deleted,
 			want: apply.Failed, wantPolicy: "old", wantWrites: 1, wantCalls: []string{"delete old", restorer}, wantErr: "503", wantTransient: true,
 		},
 	}
@@ -334,7 +334,7 @@ func TestFailureDoesNotStopTheOthers(t *testing.T) {
 	}}
 	w := &fakeWriter{t: t, create: func(_ context.Context, a authz.Authorization) (authz.Policy, error) {
 		if a.Subject("accountId") == fixture.Restorer {
-			return authz.Policy{}, unavailable
+			return authz.Policy{}, errUnavailable
 		}
 		return fixture.Managed("new", a), nil
 	}}
