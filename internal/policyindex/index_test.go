@@ -12,11 +12,7 @@ import (
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
-)
-
-const (
-	own      = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
-	restorer = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
 )
 
 // fakeIAM is a hand-written stand-in for the IAM adapter: the index's logic is about when it
@@ -78,12 +74,8 @@ func (f *fakeIAM) behindTheBack(a authz.Authorization) authz.Policy {
 	return p
 }
 
-func restore(snapshot string) authz.Authorization {
-	rules := authz.Rules{AccountID: own, RestoreTagPrefix: "s2s-restore", RestoreAllowedAccounts: []string{restorer}}
-	crn := "crn:v1:bluemix:public:is:us-south:a/" + own + "::snapshot:" + snapshot
-	a, _ := rules.ForSnapshot(&authz.Snapshot{ID: snapshot, CRN: crn, UserTags: []string{"s2s-restore:" + restorer}})
-	return a[0]
-}
+// restore is the restore grant of one of the account's snapshots.
+func restore(snapshot string) authz.Authorization { return fixture.RestoreOf(snapshot, fixture.Restorer) }
 
 func ids(ps []authz.Policy) []string {
 	out := []string{}
