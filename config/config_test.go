@@ -8,12 +8,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
 )
 
 const (
-	acct  = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
-	other = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
+	acct  = fixture.Account
+	other = fixture.Restorer
 )
 
 func env(m map[string]string) func(string) (string, bool) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
 )
 
 // emulatorOutput is a stdout/stderr the running command and the test can share.
@@ -91,7 +93,7 @@ func TestEmulatorCommandServesUntilCancelled(t *testing.T) {
 		exports[name] = strings.Trim(quoted, "'")
 	}
 	want := map[string]string{
-		"IBMCLOUD_ACCOUNT_ID":              "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e",
+		"IBMCLOUD_ACCOUNT_ID":              fixture.Account,
 		"IBMCLOUD_IAM_URL":                 url,
 		"IBMCLOUD_VPC_URL":                 url + "/vpc/{region}/v1",
 		"IBMCLOUD_RESOURCE_CONTROLLER_URL": url,

@@ -19,7 +19,7 @@ import (
 )
 
 const replayAttach = `{"action":"is.tag.attach","outcome":"success","eventTime":"2026-11-20T10:15:04.12+0000","target":{"id":"` +
-	"crn:v1:bluemix:public:is:us-south:a/4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e::snapshot:r006-1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b" +
+	"crn:v1:bluemix:public:is:us-south:a/" + te.Account + "::snapshot:" + te.Snap +
 	`"},"initiator":{"id":"IBMid-270004XYZ1","name":"jane.doe@example.com","host":{"address":"203.0.113.7"}}}`
 
 func replayFile(t *testing.T, content string) string {

@@ -30,7 +30,6 @@ func restore(account string) Authorization {
 		Resources: []Attribute{
 			{Name: "serviceName", Value: "is", Operator: "stringEquals"},
 			{Name: "accountId", Value: own, Operator: "stringEquals"},
-			{Name: "resourceType", Value: "snapshot", Operator: "stringEquals"},
 			{Name: "snapshotId", Value: snapID, Operator: "stringEquals"},
 		},
 		Roles: []string{"crn:v1:bluemix:public:iam::::role:SnapshotRemoteAccountRestorer"},
@@ -196,7 +195,7 @@ func TestGrantKeyIgnoresOrderAndDescription(t *testing.T) {
 	a := restore(restorer).Grant
 	b := a
 	b.Subjects = []Attribute{a.Subjects[1], a.Subjects[0]}
-	b.Resources = []Attribute{a.Resources[3], a.Resources[2], a.Resources[1], a.Resources[0]}
+	b.Resources = []Attribute{a.Resources[2], a.Resources[1], a.Resources[0]}
 	if a.Key() != b.Key() {
 		t.Errorf("reordered attributes changed the identity:\n%s\n%s", a.Key(), b.Key())
 	}
@@ -260,11 +259,11 @@ func TestCheckTemplate(t *testing.T) {
 	}{
 		{name: "restore as made", change: func(*Authorization) {}},
 		{name: "extra role", change: func(a *Authorization) { a.Roles = append([]string{RoleReader}, a.Roles...) }, wantErr: "does not fit"},
-		{name: "wildcard snapshot", change: func(a *Authorization) { a.Resources[3].Value = "*" }, wantErr: "does not belong"},
+		{name: "wildcard snapshot", change: func(a *Authorization) { a.Resources[2].Value = "*" }, wantErr: "does not belong"},
 		{name: "other snapshot's object", change: func(a *Authorization) { a.Object = strings.Replace(snapCRN, snapID, "r006-other", 1) }, wantErr: "does not belong"},
 		{name: "restore to own account", change: func(a *Authorization) { a.Subjects = subject(own) }, wantErr: "does not fit"},
 		{name: "unknown kind", change: func(a *Authorization) { a.Kind = "admin" }, wantErr: "unknown kind"},
-		{name: "dropped resource attribute", change: func(a *Authorization) { a.Resources = a.Resources[:3] }, wantErr: "does not fit"},
+		{name: "dropped resource attribute", change: func(a *Authorization) { a.Resources = a.Resources[:2] }, wantErr: "does not fit"},
 		{name: "object not a CRN", change: func(a *Authorization) { a.Object = "snapshot" }, wantErr: "object"},
 	}
 	for _, tt := range tests {

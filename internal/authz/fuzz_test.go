@@ -9,13 +9,14 @@ import (
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/testcorpus"
 )
 
 const (
-	owner    = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
-	allowed  = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
-	snapshot = "r006-1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b"
+	owner    = fixture.Account
+	allowed  = fixture.Restorer
+	snapshot = fixture.Snap
 )
 
 // restoreTags are the restore tags quoted in the project's recorded events and worlds.

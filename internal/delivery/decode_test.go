@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
 )
 
 const (
-	acct    = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
-	keyCRN  = "crn:v1:bluemix:public:kms:us-south:a/" + acct + ":3b05b403-8f51-4dac-9114-c777d0a760d4:key:7a8a2761-08e3-455f-a348-144ed604bba9"
-	snapCRN = "crn:v1:bluemix:public:is:us-south:a/" + acct + "::snapshot:r006-1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b"
+	acct    = fixture.Account
+	keyCRN  = "crn:v1:bluemix:public:kms:us-south:a/" + acct + ":" + fixture.KPGUID + ":key:" + fixture.RootKey
+	snapCRN = "crn:v1:bluemix:public:is:us-south:a/" + acct + "::snapshot:" + fixture.Snap
 	atKey   = `{"action":"kms.secrets.create","outcome":"success","target":{"id":"` + keyCRN + `"},"requestData":{"keyType":"root_key"}}`
 	atTag   = `{"action":"is.tag.attach","outcome":"success","target":{"id":"` + snapCRN + `"}}`
 )

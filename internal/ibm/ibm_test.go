@@ -13,14 +13,13 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
 
 func restoreAuth(snapshot string) authz.Authorization {
-	rules := authz.Rules{AccountID: te.Account, RestoreTagPrefix: "s2s-restore", RestoreAllowedAccounts: []string{te.Restorer}}
-	a, _ := rules.ForSnapshot(&authz.Snapshot{ID: snapshot, CRN: emulator.SnapshotCRN(te.Account, "us-south", snapshot), UserTags: []string{"s2s-restore:" + te.Restorer}})
-	return a[0]
+	return fixture.RestoreOf(snapshot, te.Restorer)
 }
 
 func TestPolicies(t *testing.T) {

@@ -7,15 +7,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
 )
 
 const (
-	own      = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
-	restorer = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
-	other    = "0123456789abcdef0123456789abcdef"
-	snapID   = "r006-1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b"
-	snapCRN  = "crn:v1:bluemix:public:is:us-south:a/" + own + "::snapshot:" + snapID
+	own      = fixture.Account
+	restorer = fixture.Restorer
+	other    = fixture.Consumer
+	snapID   = fixture.Snap
 )
+
+var snapCRN = fixture.SnapCRN
 
 func desired(accounts ...string) []authz.Authorization {
 	var tags []string
@@ -28,8 +30,7 @@ func desired(accounts ...string) []authz.Authorization {
 }
 
 func managed(id, account string) authz.Policy {
-	d := desired(account)[0]
-	return authz.Policy{ID: id, Description: d.Description(), State: "active", Grant: d.Grant}
+	return fixture.Managed(id, desired(account)[0])
 }
 
 func unmanaged(id, account string) authz.Policy {
@@ -97,12 +98,12 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name: "ours with other roles is replaced", desired: desired(restorer),
-			existing: []authz.Policy{withRoles(managed("p1", restorer), authz.RoleReader)}, mode: ModeSync,
+			existing: []authz.Policy{withRoles(managed("p1", restorer), fixture.OutdatedRestorer)}, mode: ModeSync,
 			want: []line{{Replace, "p1", snapCRN}},
 		},
 		{
 			name: "upsert-only retains ours with other roles", desired: desired(restorer),
-			existing: []authz.Policy{withRoles(managed("p1", restorer), authz.RoleReader)}, mode: ModeUpsertOnly,
+			existing: []authz.Policy{withRoles(managed("p1", restorer), fixture.OutdatedRestorer)}, mode: ModeUpsertOnly,
 			want: []line{{Retain, "p1", snapCRN}},
 		},
 		{
@@ -138,11 +139,11 @@ func TestComputeIsIdempotent(t *testing.T) {
 }
 
 func TestReplaceIsOneChange(t *testing.T) {
-	p := Compute(desired(restorer), []authz.Policy{withRoles(managed("p1", restorer), authz.RoleReader)}, ModeSync)
+	p := Compute(desired(restorer), []authz.Policy{withRoles(managed("p1", restorer), fixture.OutdatedRestorer)}, ModeSync)
 	if n := p.Count(); len(p.Changes) != 1 || n[Replace] != 1 || !p.Pending() {
 		t.Errorf("plan %v, want one replace", p.Changes)
 	}
-	if got := p.Changes[0].String(); !strings.HasPrefix(got, "-/+ replace") || !strings.Contains(got, "replaces policy p1 with roles Reader") {
+	if got := p.Changes[0].String(); !strings.HasPrefix(got, "-/+ replace") || !strings.Contains(got, "replaces policy p1 with roles SnapshotRemoteAccountRestorer") {
 		t.Errorf("plan line %q", got)
 	}
 }

@@ -2,6 +2,7 @@ package policyindex
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -12,11 +13,7 @@ import (
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
-)
-
-const (
-	own      = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
-	restorer = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
 )
 
 // fakeIAM is a hand-written stand-in for the IAM adapter: the index's logic is about when it
@@ -28,6 +25,15 @@ type fakeIAM struct {
 	next     int
 	// duringList runs inside List, after the policies were read: a write racing the list.
 	duringList func()
+	// fail, when set, may answer a call ("list", "create", "delete") with an error instead.
+	fail func(op string) error
+}
+
+func (f *fakeIAM) failure(op string) error {
+	if f.fail == nil {
+		return nil
+	}
+	return f.fail(op)
 }
 
 func newFake() *fakeIAM { return &fakeIAM{policies: map[string]authz.Policy{}} }
@@ -35,6 +41,10 @@ func newFake() *fakeIAM { return &fakeIAM{policies: map[string]authz.Policy{}} }
 func (f *fakeIAM) List(context.Context) ([]authz.Policy, error) {
 	f.mu.Lock()
 	f.lists++
+	if err := f.failure("list"); err != nil {
+		f.mu.Unlock()
+		return nil, err
+	}
 	out := make([]authz.Policy, 0, len(f.policies))
 	for _, p := range f.policies {
 		out = append(out, p)
@@ -51,6 +61,9 @@ func (f *fakeIAM) List(context.Context) ([]authz.Policy, error) {
 func (f *fakeIAM) Create(_ context.Context, a authz.Authorization) (authz.Policy, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failure("create"); err != nil {
+		return authz.Policy{}, err
+	}
 	for _, p := range f.policies {
 		if p.Key() == a.Key() {
 			return authz.Policy{}, &apply.ConflictError{Existing: p}
@@ -65,6 +78,9 @@ func (f *fakeIAM) Create(_ context.Context, a authz.Authorization) (authz.Policy
 func (f *fakeIAM) Delete(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failure("delete"); err != nil {
+		return err
+	}
 	if _, ok := f.policies[id]; !ok {
 		return fmt.Errorf("delete %s: %w", id, apply.ErrNotFound)
 	}
@@ -78,11 +94,9 @@ func (f *fakeIAM) behindTheBack(a authz.Authorization) authz.Policy {
 	return p
 }
 
+// restore is the restore grant of one of the account's snapshots.
 func restore(snapshot string) authz.Authorization {
-	rules := authz.Rules{AccountID: own, RestoreTagPrefix: "s2s-restore", RestoreAllowedAccounts: []string{restorer}}
-	crn := "crn:v1:bluemix:public:is:us-south:a/" + own + "::snapshot:" + snapshot
-	a, _ := rules.ForSnapshot(&authz.Snapshot{ID: snapshot, CRN: crn, UserTags: []string{"s2s-restore:" + restorer}})
-	return a[0]
+	return fixture.RestoreOf(snapshot, fixture.Restorer)
 }
 
 func ids(ps []authz.Policy) []string {
@@ -200,5 +214,137 @@ func TestWriteDuringListIsKept(t *testing.T) {
 	got, _ := x.All(ctx)
 	if diff := cmp.Diff([]string{created.ID}, ids(got)); diff != "" {
 		t.Errorf("a create racing the list was lost: %s", diff)
+	}
+}
+
+var errUnavailable = apply.Transient(errors.New("IAM answered 503 Service Unavailable"))
+
+// TestFailures: a failed call changes nothing the index knows, and its error reaches the caller
+// unchanged, still transient.
+func TestFailures(t *testing.T) {
+	tests := []struct {
+		name string
+		// run makes the failing call on a warm index that holds the policy kept.
+		run       func(ctx context.Context, x *Index, kept authz.Policy) error
+		failing   string
+		wantIDs   func(kept authz.Policy) []string // what the index holds afterwards, without listing
+		wantLists int                              // lists after the failure, for the next read
+	}{
+		{
+			name: "a create that fails is not recorded", failing: "create",
+			run: func(ctx context.Context, x *Index, _ authz.Policy) error {
+				_, err := x.Create(ctx, restore("s2"))
+				return err
+			},
+			wantIDs: func(kept authz.Policy) []string { return []string{kept.ID} },
+		},
+		{
+			name: "a delete that fails keeps the policy", failing: "delete",
+			run:     func(ctx context.Context, x *Index, kept authz.Policy) error { return x.Delete(ctx, kept.ID) },
+			wantIDs: func(kept authz.Policy) []string { return []string{kept.ID} },
+		},
+		{
+			name: "a refresh whose list fails leaves the index cold", failing: "list",
+			run: func(ctx context.Context, x *Index, _ authz.Policy) error {
+				_, err := x.Refresh(ctx)
+				return err
+			},
+			wantIDs:   func(kept authz.Policy) []string { return []string{kept.ID} },
+			wantLists: 1, // the next read lists again
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFake()
+			kept := f.behindTheBack(restore("s1"))
+			x := New(f, time.Hour, -1)
+			if _, err := x.All(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f.fail = func(op string) error {
+				if op == tt.failing {
+					return fmt.Errorf("%s: %w", op, errUnavailable)
+				}
+				return nil
+			}
+			if err := tt.run(ctx, x, kept); !errors.Is(err, errUnavailable) || !apply.IsTransient(err) {
+				t.Errorf("error %v, want the store's transient error", err)
+			}
+			f.fail = nil
+			lists := f.lists
+			got, err := x.All(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantIDs(kept), ids(got)); diff != "" {
+				t.Errorf("afterwards (-want +got):\n%s", diff)
+			}
+			if f.lists-lists != tt.wantLists {
+				t.Errorf("%d lists for the next read, want %d", f.lists-lists, tt.wantLists)
+			}
+		})
+	}
+}
+
+// TestColdListFailureIsReturned: a read that cannot list answers the error, not an empty account.
+func TestColdListFailureIsReturned(t *testing.T) {
+	f := newFake()
+	f.behindTheBack(restore("s1"))
+	f.fail = func(string) error { return errUnavailable }
+	x := New(f, time.Hour, -1)
+	if got, err := x.Relevant(context.Background(), restore("s1").Object, nil); !errors.Is(err, errUnavailable) || got != nil {
+		t.Errorf("Relevant: %v, %v; want the list's error", got, err)
+	}
+	if got, err := x.All(context.Background()); !errors.Is(err, errUnavailable) || got != nil {
+		t.Errorf("All: %v, %v; want the list's error", got, err)
+	}
+}
+
+// TestDeletedPoliciesAreNotIndexed: IAM lists a deleted policy for a while; it concerns nobody.
+func TestDeletedPoliciesAreNotIndexed(t *testing.T) {
+	f := newFake()
+	p := f.behindTheBack(restore("s1"))
+	p.State = "deleted"
+	f.policies[p.ID] = p
+	live := f.behindTheBack(restore("s2"))
+	x := New(f, time.Hour, -1)
+	got, _ := x.All(context.Background())
+	if diff := cmp.Diff([]string{live.ID}, ids(got)); diff != "" {
+		t.Errorf("indexed (-want +got):\n%s", diff)
+	}
+	if got, _ := x.Relevant(context.Background(), restore("s1").Object, []authz.Authorization{restore("s1")}); len(got) != 0 {
+		t.Errorf("a deleted policy is relevant: %v", got)
+	}
+}
+
+// TestRefreshListsWhateverTheAge: a full reconcile sees IAM as it is, even on a fresh index.
+func TestRefreshListsWhateverTheAge(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	x := New(f, time.Hour, -1)
+	_, _ = x.All(ctx)
+	p := f.behindTheBack(restore("s1"))
+	got, err := x.Refresh(ctx)
+	if diff := cmp.Diff([]string{p.ID}, ids(got)); diff != "" || err != nil || f.lists != 2 {
+		t.Errorf("refresh (-want +got):\n%s\nerror %v, %d lists", diff, err, f.lists)
+	}
+}
+
+// TestConcurrentColdReadsListOnce: callers of a cold index wait for one list, not one each.
+func TestConcurrentColdReadsListOnce(t *testing.T) {
+	f := newFake()
+	release := make(chan struct{})
+	f.duringList = func() { <-release }
+	x := New(f, time.Hour, -1)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { _, _ = x.All(context.Background()) })
+	}
+	time.Sleep(20 * time.Millisecond) // let the readers queue behind the first list
+	close(release)
+	wg.Wait()
+	if f.lists != 1 {
+		t.Errorf("%d lists for 8 concurrent reads of a cold index, want 1", f.lists)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/reconcile"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
@@ -60,8 +61,8 @@ func TestConvergesAWorldChangedWithoutEvents(t *testing.T) {
 	}
 	w.Snapshots = slices.DeleteFunc(w.Snapshots, func(s emulator.Snapshot) bool { return s.ID == te.Snap })
 	w.KMSInstances = slices.DeleteFunc(w.KMSInstances, func(i emulator.KMSInstance) bool { return i.GUID == te.HPCSGUID })
-	w.Policies = slices.DeleteFunc(w.Policies, func(raw json.RawMessage) bool {
-		p, err := te.ParsePolicy(raw)
+	w.PoliciesV2 = slices.DeleteFunc(w.PoliciesV2, func(raw json.RawMessage) bool {
+		p, err := te.ParsePolicyV2(raw)
 		o, managed := p.Owner()
 		return err == nil && managed && o.Object == te.KPCRN
 	})
@@ -274,10 +275,8 @@ func TestOutdatedRolesAreReplaced(t *testing.T) {
 	rules := e.Runtime.Config.Rules()
 	wanted, _ := rules.ForSnapshot(&authz.Snapshot{ID: te.Snap, CRN: te.SnapCRN, UserTags: []string{"s2s-restore:" + te.Restorer}})
 	old := wanted[0]
-	old.Roles = []string{authz.RoleReader}
-	if _, err := e.Runtime.Cloud.Policies.Create(context.Background(), old); err != nil {
-		t.Fatal(err)
-	}
+	old.Roles = []string{fixture.OutdatedRestorer}
+	e.AddPolicy(te.PolicyJSON(old.Grant, "", old.Description()))
 	rep := run(e, false)
 	var text bytes.Buffer
 	rep.WritePlan(&text)

@@ -22,7 +22,7 @@ import (
 
 // activity is an Activity Tracker event with everything that identifies its initiator.
 const activity = `{"action":"kms.secrets.create","outcome":"success","eventTime":"2026-11-20T10:15:04.12+0000",
-"target":{"id":"` + "crn:v1:bluemix:public:kms:us-south:a/4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e:3b05b403-8f51-4dac-9114-c777d0a760d4:key:7a8a2761-08e3-455f-a348-144ed604bba9" + `","name":"volume-root-key"},
+"target":{"id":"` + "crn:v1:bluemix:public:kms:us-south:a/" + te.Account + ":" + te.KPGUID + ":key:" + te.RootKey + `","name":"volume-root-key"},
 "initiator":{"id":"IBMid-270004XYZ1","name":"jane.doe@example.com","authnName":"jane.doe@example.com","authnId":"IBMid-270004XYZ1",
  "typeURI":"service/security/account/user","credential":{"type":"token","apikeyId":"ApiKey-1"},
  "host":{"address":"203.0.113.7","addressType":"IPv4","agent":"Mozilla/5.0"}},

@@ -18,39 +18,40 @@ import (
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/ibm"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/localrun"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/logging"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/wiring"
 )
 
-// The accounts and objects of World.
+// The accounts and objects of World, as the fixture package names them.
 const (
-	Account  = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e" // owns keys and snapshots
-	Restorer = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d" // allowed to restore and to use keys
-	Consumer = "0123456789abcdef0123456789abcdef" // a KMS consumer account
-	Stranger = "ffffffffffffffffffffffffffffffff" // allowed nothing
+	Account  = fixture.Account  // owns keys and snapshots
+	Restorer = fixture.Restorer // allowed to restore and to use keys
+	Consumer = fixture.Consumer // a KMS consumer account
+	Stranger = fixture.Stranger // allowed nothing
 
-	KPGUID    = "3b05b403-8f51-4dac-9114-c777d0a760d4"
-	RootKey   = "7a8a2761-08e3-455f-a348-144ed604bba9"
-	StdKey    = "c41e5b0d-2f8a-4c1e-9d3b-6a7f8e9d0c1b"
-	HPCSGUID  = "5d2a9e71-6c4b-4f0a-b8e3-1f9c7d6a2b40"
-	HPCSKey   = "e8b3f1a2-4d6c-4b9e-8a1f-3c5d7e9f0a2b"
-	Snap      = "r006-1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b" // us-south, tagged for Restorer
-	SnapPlain = "r006-6e7f8091-a2b3-44c5-96d7-e8f90a1b2c3d" // us-south, untagged
-	SnapEU    = "r010-0f1e2d3c-4b5a-4697-8877-665544332211" // eu-de, untagged
+	KPGUID    = fixture.KPGUID
+	RootKey   = fixture.RootKey
+	StdKey    = fixture.StdKey
+	HPCSGUID  = fixture.HPCSGUID
+	HPCSKey   = fixture.HPCSKey
+	Snap      = fixture.Snap      // us-south, tagged for Restorer
+	SnapPlain = fixture.SnapPlain // us-south, untagged
+	SnapEU    = fixture.SnapEU    // eu-de, untagged
 )
 
 // CRNs of World's objects.
 var (
-	KPCRN        = emulator.InstanceCRN("kms", Account, "us-south", KPGUID)
-	RootKeyCRN   = emulator.KeyCRN("kms", Account, "us-south", KPGUID, RootKey)
-	StdKeyCRN    = emulator.KeyCRN("kms", Account, "us-south", KPGUID, StdKey)
-	HPCSCRN      = emulator.InstanceCRN("hs-crypto", Account, "us-south", HPCSGUID)
-	HPCSKeyCRN   = emulator.KeyCRN("hs-crypto", Account, "us-south", HPCSGUID, HPCSKey)
-	SnapCRN      = emulator.SnapshotCRN(Account, "us-south", Snap)
-	SnapPlainCRN = emulator.SnapshotCRN(Account, "us-south", SnapPlain)
-	SnapEUCRN    = emulator.SnapshotCRN(Account, "eu-de", SnapEU)
+	KPCRN        = fixture.KPCRN
+	RootKeyCRN   = fixture.RootKeyCRN
+	StdKeyCRN    = fixture.StdKeyCRN
+	HPCSCRN      = fixture.HPCSCRN
+	HPCSKeyCRN   = fixture.HPCSKeyCRN
+	SnapCRN      = fixture.SnapCRN
+	SnapPlainCRN = fixture.SnapPlainCRN
+	SnapEUCRN    = fixture.SnapEUCRN
 )
 
 // World is the project's sample world: two KMS instances, three snapshots, one unmanaged policy.
