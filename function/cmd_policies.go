@@ -17,12 +17,15 @@ type policyRow struct {
 	Target         string   `json:"target"`
 	Roles          []string `json:"roles"`
 	Managed        bool     `json:"managed"`
-	Object         string   `json:"object,omitempty"`
-	ID             string   `json:"id"`
+	// Imitation marks a policy that carries this project's marker without being its grant.
+	Imitation bool   `json:"imitation,omitempty"`
+	Object    string `json:"object,omitempty"`
+	ID        string `json:"id"`
+	CreatedBy string `json:"created_by_id,omitempty"`
 }
 
 func runPolicies(ctx context.Context, a *app, args []string) int {
-	fs := a.flags("policies", "[flags]", "List the authorization policies whose subject is Block Storage for VPC (server-protect):\nwhat `ibmcloud iam authorization-policies` shows, narrowed to this project's concern.")
+	fs := a.flags("policies", "[flags]", "List the authorization policies whose subject is Block Storage for VPC (server-protect, or\nis/volume): what `ibmcloud iam authorization-policies` shows, narrowed to this project's\nconcern, and how close the account is to IAM's cap of policies.")
 	var l localFlags
 	l.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
@@ -41,29 +44,38 @@ func runPolicies(ctx context.Context, a *app, args []string) int {
 	}
 	rows := policyRows(policies)
 	if *asJSON {
-		a.printJSON(rows)
+		a.printJSON(struct {
+			Policies []policyRow `json:"policies"`
+			Count    int         `json:"authorization_policies"`
+			Cap      int         `json:"account_cap"`
+		}{rows, len(policies), authz.AccountPolicyCap})
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tSUBJECT ACCOUNT\tTARGET\tROLES\tMANAGED\tID")
+	fmt.Fprintln(tw, "KIND\tSUBJECT ACCOUNT\tTARGET\tROLES\tMANAGED\tID\tCREATED BY")
 	for _, r := range rows {
 		managed := "no"
-		if r.Managed {
+		switch {
+		case r.Managed:
 			managed = "yes"
+		case r.Imitation:
+			managed = "imitation"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.SubjectAccount, r.Target, authz.RoleNames(r.Roles), managed, r.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.SubjectAccount, r.Target, authz.RoleNames(r.Roles), managed, r.ID, r.CreatedBy)
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(a.stdout, authz.CapLine(len(policies)))
 	return exitOK
 }
 
 func policyRows(policies []authz.Policy) []policyRow {
 	rows := []policyRow{}
 	for _, p := range policies {
-		if p.Subject("serviceName") != authz.SourceService {
+		if !blockStorageSubject(p) {
 			continue
 		}
-		row := policyRow{Kind: kindOf(p), SubjectAccount: p.Subject("accountId"), Target: target(p), Roles: p.Roles, ID: p.ID}
+		row := policyRow{Kind: kindOf(p), SubjectAccount: p.Subject("accountId"), Target: target(p), Roles: p.Roles, ID: p.ID,
+			CreatedBy: p.CreatedBy, Imitation: p.Imitation()}
 		if o, ok := p.Owner(); ok {
 			row.Managed, row.Object = true, o.Object
 		}
@@ -76,6 +88,13 @@ func policyRows(policies []authz.Policy) []policyRow {
 		return rows[i].SubjectAccount < rows[j].SubjectAccount
 	})
 	return rows
+}
+
+// blockStorageSubject reports whether the policy's subject is Block Storage for VPC, in either
+// form IBM documents (server-protect; is with resourceType volume).
+func blockStorageSubject(p authz.Policy) bool {
+	s := p.Subject("serviceName")
+	return s == authz.SourceService || (s == authz.RestoreService && p.Subject("resourceType") == "volume")
 }
 
 // kindOf names a policy's kind: from the marker when it is ours, from its shape otherwise.

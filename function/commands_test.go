@@ -179,22 +179,30 @@ func TestReconcileAndPoliciesCommands(t *testing.T) {
 	var doc struct {
 		DryRun  bool
 		Summary map[string]int
-		Changes []struct{ Action, Result string }
+		Changes []struct{ Op, Result string }
 	}
 	if err := json.Unmarshal([]byte(stdout), &doc); code != 0 || err != nil || doc.Summary["create"] != 3 || len(doc.Changes) != 3 {
 		t.Fatalf("--json: exit %d, %v, %+v\n%s", code, err, doc, stdout)
 	}
 	code, stdout, _ = run(t, ctx, env, "policies")
 	rows := strings.Split(strings.TrimSpace(stdout), "\n")
-	if code != 0 || len(rows) != 4 || !regexp.MustCompile(`^KIND\s+SUBJECT ACCOUNT\s+TARGET\s+ROLES\s+MANAGED\s+ID`).MatchString(rows[0]) {
+	if code != 0 || len(rows) != 5 || !regexp.MustCompile(`^KIND\s+SUBJECT ACCOUNT\s+TARGET\s+ROLES\s+MANAGED\s+ID\s+CREATED BY`).MatchString(rows[0]) {
 		t.Fatalf("policies: exit %d\n%s", code, stdout)
+	}
+	if want := "4 of 4020 policies"; !strings.HasPrefix(rows[4], want) {
+		t.Errorf("policies: last line %q, want it to start with %q", rows[4], want)
 	}
 	if !strings.Contains(stdout, "restore") || !strings.Contains(stdout, "SnapshotRemoteAccountRestorer  yes") {
 		t.Errorf("policies table lacks the managed restore policy:\n%s", stdout)
 	}
 	code, stdout, _ = run(t, ctx, env, "policies", "--json")
-	var list []policyRow
-	if err := json.Unmarshal([]byte(stdout), &list); code != 0 || err != nil || len(list) != 3 || !list[0].Managed {
+	var list struct {
+		Policies []policyRow
+		Count    int `json:"authorization_policies"`
+		Cap      int `json:"account_cap"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &list); code != 0 || err != nil || len(list.Policies) != 3 || !list.Policies[0].Managed ||
+		list.Policies[0].CreatedBy == "" || list.Count != 4 || list.Cap != 4020 {
 		t.Errorf("policies --json: exit %d, %v, %+v", code, err, list)
 	}
 }

@@ -141,7 +141,7 @@ func (s *Service) logResult(r Result) {
 	switch {
 	case r.Outcome == converge.Failed:
 		level = zapcore.ErrorLevel
-	case r.Outcome == converge.Rejected, len(r.Refusals) > 0, r.warn:
+	case r.Outcome == converge.Rejected, r.Outcome == converge.Refused, len(r.Refusals) > 0, r.warn, needsAPerson(r.Changes):
 		level = zapcore.WarnLevel
 	case r.Outcome == converge.Ignored, r.Outcome == converge.Duplicate:
 		level = zapcore.DebugLevel
@@ -168,4 +168,15 @@ func (s *Service) logResult(r Result) {
 		fields = append(fields, zap.String("error", r.Error))
 	}
 	ce.Write(fields...)
+}
+
+// needsAPerson reports whether a change was left for a person: blocked by a policy not ours, or a
+// policy imitating this project's marker.
+func needsAPerson(changes []apply.Result) bool {
+	for _, c := range changes {
+		if c.Outcome == apply.Blocked || c.Outcome == apply.Imitation {
+			return true
+		}
+	}
+	return false
 }

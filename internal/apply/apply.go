@@ -68,6 +68,8 @@ func Apply(ctx context.Context, w Writer, p plan.Plan, o Options) Report {
 			results[i].Outcome = Retained
 		case plan.Blocked:
 			results[i].Outcome = Blocked
+		case plan.Imitation:
+			results[i].Outcome = Imitation
 		}
 	}
 	for _, batch := range [][]int{creates, deletes} {

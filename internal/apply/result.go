@@ -27,7 +27,9 @@ const (
 	Retained Outcome = "retained" // upsert-only kept a policy no longer wanted
 	Planned  Outcome = "planned"  // dry run: would be written
 	Refused  Outcome = "refused"  // a create refused at the account's policy cap (Reason says why)
-	Failed   Outcome = "failed"
+	// Imitation: a policy with this project's marker that is not its grant; left alone.
+	Imitation Outcome = "imitation"
+	Failed    Outcome = "failed"
 )
 
 // Result is the one record of a change: the planned change and what IAM answered. Apply makes
@@ -97,6 +99,8 @@ func (r Result) note() string {
 		return ", kept: upsert-only"
 	case Blocked:
 		return ", blocked by a policy not managed with other roles"
+	case Imitation:
+		return ", carries this project's marker but is not its grant; created by " + createdBy(r.Change.Policy.CreatedBy) + "; left alone"
 	case Planned:
 		return ", dry run: not written"
 	case Refused:
@@ -193,4 +197,11 @@ func (r Report) Err() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func createdBy(id string) string {
+	if id == "" {
+		return "unknown"
+	}
+	return id
 }

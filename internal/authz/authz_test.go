@@ -209,9 +209,11 @@ func TestGrantKeyIgnoresOrderAndDescription(t *testing.T) {
 		t.Errorf("a resource read back without operator is a different grant")
 	}
 	for name, change := range map[string]func(*Grant){
-		"role added":       func(g *Grant) { g.Roles = append([]string{RoleReader}, g.Roles...) },
-		"other subject":    func(g *Grant) { g.Subjects = subject(other) },
-		"other snapshot":   func(g *Grant) { g.Resources = restoreGrant(RestoreSubjectServerProtect, own, restorer, "r006-x").Resources },
+		"role added":    func(g *Grant) { g.Roles = append([]string{RoleReader}, g.Roles...) },
+		"other subject": func(g *Grant) { g.Subjects = subject(other) },
+		"other snapshot": func(g *Grant) {
+			g.Resources = restoreGrant(RestoreSubjectServerProtect, own, restorer, "r006-x").Resources
+		},
 		"access, not auth": func(g *Grant) { g.Type = "access" },
 	} {
 		c := a

@@ -4,6 +4,7 @@
 package authz
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -130,4 +131,14 @@ func (p Policy) Imitation() bool {
 	_, marked := ParseOwner(p.Description)
 	_, ours := p.Owner()
 	return marked && !ours
+}
+
+// AccountPolicyCap is IAM's limit of policies per account, shared with context-based
+// restriction rules (IAM's limits page; facts file, section 2).
+const AccountPolicyCap = 4020
+
+// CapLine says how full the account is, as reports print it: count is the authorization
+// policies seen, a floor of what counts against the cap.
+func CapLine(count int) string {
+	return fmt.Sprintf("%d of %d policies (authorization policies seen; IAM's cap per account)", count, AccountPolicyCap)
 }

@@ -197,12 +197,16 @@ func (c *Converger) plan(ctx context.Context, object string, desired []authz.Aut
 	p := plan.Compute(desired, existing, c.opts.Mode)
 	report := apply.Apply(ctx, c.policies, p, apply.Options{DryRun: c.opts.DryRun})
 	r := Result{Object: object, Report: report, Err: report.Err()}
+	n := report.Count()
 	switch {
 	case r.Err != nil:
 		r.Outcome = Failed
+	case n[apply.Refused] > 0:
+		// At the account's policy cap: a retry cannot help, so the sender is answered 2xx.
+		r.Outcome, r.Reason = Refused, refusedReason(report)
 	case report.Writes() > 0:
 		r.Outcome = Applied
-	case report.Count()[apply.Planned] > 0:
+	case n[apply.Planned] > 0:
 		r.Outcome = Planned
 	default:
 		r.Outcome = Unchanged
@@ -215,4 +219,13 @@ func failed(object string, err error) Result {
 		err = apply.Transient(fmt.Errorf("converge %s: %w", object, err))
 	}
 	return Result{Object: object, Outcome: Failed, Err: err}
+}
+
+func refusedReason(report apply.Report) string {
+	for _, res := range report.Results {
+		if res.Outcome == apply.Refused {
+			return res.Reason
+		}
+	}
+	return ""
 }

@@ -33,6 +33,10 @@ const (
 	// Blocked: wanted, but a policy not ours holds the same subject and resource with other
 	// roles; IAM would refuse ours, and theirs is never touched. Reported for a person to decide.
 	Blocked Action = "blocked"
+	// Imitation: a policy that carries this project's marker but whose grant does not fit the
+	// marker's template for the marker's object (anyone can write a description). Reported with
+	// who created it, never deleted or replaced.
+	Imitation Action = "imitation"
 )
 
 // Change is one line of a plan. Authorization is set for create, keep, covered, replace and
@@ -72,6 +76,7 @@ func diff(desired []authz.Authorization, existing []authz.Policy) Plan {
 	}
 	var changes []Change
 	used := map[string]bool{}
+	covering := map[string]bool{}
 	wanted := map[string]bool{}
 	for _, d := range desired {
 		k := d.Key()
@@ -84,8 +89,9 @@ func diff(desired []authz.Authorization, existing []authz.Policy) Plan {
 			changes = append(changes, Change{Action: Keep, Authorization: d, Policy: *p})
 			continue
 		}
-		if matches := byKey[k]; len(matches) > 0 {
-			changes = append(changes, Change{Action: Covered, Authorization: d, Policy: matches[0]})
+		if p := firstCovering(d, byKey); p != nil {
+			covering[p.ID] = true
+			changes = append(changes, Change{Action: Covered, Authorization: d, Policy: *p})
 			continue
 		}
 		same := byAttrs[d.AttributesKey()]
@@ -101,6 +107,10 @@ func diff(desired []authz.Authorization, existing []authz.Policy) Plan {
 		changes = append(changes, Change{Action: Create, Authorization: d, MayReplace: true})
 	}
 	for _, p := range existing {
+		if p.Active() && p.Imitation() && !covering[p.ID] {
+			changes = append(changes, Change{Action: Imitation, Policy: p})
+			continue
+		}
 		if _, managed := p.Owner(); !managed || !p.Active() || used[p.ID] {
 			continue
 		}
@@ -121,6 +131,17 @@ func firstManaged(ps []authz.Policy, used map[string]bool) *authz.Policy {
 	return nil
 }
 
+// firstCovering is a policy not ours that gives what d asks for, in d's own form or another form
+// IBM documents for it (authz.Authorization.CoveringKeys).
+func firstCovering(d authz.Authorization, byKey map[string][]authz.Policy) *authz.Policy {
+	for _, k := range d.CoveringKeys() {
+		if ps := byKey[k]; len(ps) > 0 {
+			return &ps[0]
+		}
+	}
+	return nil
+}
+
 func firstUnmanaged(ps []authz.Policy) *authz.Policy {
 	for i := range ps {
 		if _, ok := ps[i].Owner(); !ok {
@@ -132,14 +153,17 @@ func firstUnmanaged(ps []authz.Policy) *authz.Policy {
 
 // wants reports whether the change is about a wanted authorization (rather than an
 // existing policy that is not wanted).
-func (c Change) wants() bool { return c.Action != Delete && c.Action != Retain }
+func (c Change) wants() bool {
+	return c.Action != Delete && c.Action != Retain && c.Action != Imitation
+}
 
 // Object is the CRN of the snapshot, instance or key a change concerns.
 func (c Change) Object() string {
 	if c.wants() && c.Action != Keep {
 		return c.Authorization.Object
 	}
-	if o, ok := c.Policy.Owner(); ok {
+	// The marker's claim: proven for ours, only claimed for an imitation.
+	if o, ok := authz.ParseOwner(c.Policy.Description); ok {
 		return o.Object
 	}
 	return c.Authorization.Object
@@ -153,7 +177,7 @@ func (c Change) Kind() authz.Kind {
 	if c.wants() {
 		return c.Authorization.Kind
 	}
-	o, _ := c.Policy.Owner()
+	o, _ := authz.ParseOwner(c.Policy.Description)
 	return o.Kind
 }
 
@@ -174,7 +198,7 @@ func (c Change) Symbol() string {
 		return "-"
 	case Replace:
 		return "-/+"
-	case Blocked:
+	case Blocked, Imitation:
 		return "!"
 	default:
 		return "="
@@ -195,6 +219,8 @@ func (c Change) String() string {
 		fmt.Fprintf(&b, " [replaces policy %s with roles %s]", c.Policy.ID, authz.RoleNames(c.Policy.Roles))
 	case Blocked:
 		fmt.Fprintf(&b, " [blocked by policy %s, not managed, with roles %s]", c.Policy.ID, authz.RoleNames(c.Policy.Roles))
+	case Imitation:
+		fmt.Fprintf(&b, " [policy %s carries this project's marker but is not its grant; created by %s; left alone]", c.Policy.ID, orUnknown(c.Policy.CreatedBy))
 	default:
 		fmt.Fprintf(&b, " [policy %s]", c.Policy.ID)
 	}
@@ -224,5 +250,15 @@ func (p Plan) Summary() string {
 	if n[Replace] > 0 || n[Blocked] > 0 {
 		text += fmt.Sprintf(" %d to replace, %d blocked by policies not managed.", n[Replace], n[Blocked])
 	}
+	if n[Imitation] > 0 {
+		text += fmt.Sprintf(" %d policies carry this project's marker without being its own (left alone).", n[Imitation])
+	}
 	return text
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

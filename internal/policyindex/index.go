@@ -23,16 +23,12 @@ type Store interface {
 	apply.Writer
 }
 
-// AccountCap is IAM's limit of policies per account, shared with context-based restriction
-// rules (facts file, section 2).
-const AccountCap = 4020
-
 // Index is safe for concurrent use.
 type Index struct {
 	store Store
 	ttl   time.Duration
 	now   func() time.Time
-	// headroom is how far below AccountCap creates stop; negative: never.
+	// headroom is how far below authz.AccountPolicyCap creates stop; negative: never.
 	headroom int
 
 	// loadMu makes concurrent callers of a stale index wait for one List instead of each
@@ -46,7 +42,7 @@ type Index struct {
 	loading    bool
 	journal    []func() // writes made while a List was in flight, replayed on its result
 	byID       map[string]authz.Policy
-	byObject   map[string]set // managed policies by the object in their marker
+	byObject   map[string]set // policies with the marker, by the object the marker names
 	byKey      map[string]set // all policies by grant identity
 }
 
@@ -61,7 +57,8 @@ func (x *Index) reset(n int) {
 func (x *Index) add(p authz.Policy) {
 	x.remove(p.ID)
 	x.byID[p.ID] = p
-	if o, ok := p.Owner(); ok {
+	// By the marker's claim, proven or not: the plan tells ours from imitations.
+	if o, ok := authz.ParseOwner(p.Description); ok {
 		addTo(x.byObject, o.Object, p.ID)
 	}
 	addTo(x.byKey, p.Key(), p.ID)
@@ -73,7 +70,7 @@ func (x *Index) remove(id string) {
 		return
 	}
 	delete(x.byID, id)
-	if o, ok := p.Owner(); ok {
+	if o, ok := authz.ParseOwner(p.Description); ok {
 		removeFrom(x.byObject, o.Object, id)
 	}
 	removeFrom(x.byKey, p.Key(), id)
@@ -94,7 +91,7 @@ func removeFrom(m map[string]set, k, id string) {
 }
 
 // New indexes the policies of store; ttl 0 disables caching (every read lists). Creates that
-// would bring the account within headroom of AccountCap are refused (negative: never refused
+// would bring the account within headroom of authz.AccountPolicyCap are refused (negative: never refused
 // here; IAM's own refusal still is).
 func New(store Store, ttl time.Duration, headroom int) *Index {
 	x := &Index{store: store, ttl: ttl, now: time.Now, headroom: headroom}
@@ -115,8 +112,10 @@ func (x *Index) Relevant(ctx context.Context, object string, desired []authz.Aut
 		ids[id] = struct{}{}
 	}
 	for _, d := range desired {
-		for id := range x.byKey[d.Key()] {
-			ids[id] = struct{}{}
+		for _, k := range d.CoveringKeys() {
+			for id := range x.byKey[k] {
+				ids[id] = struct{}{}
+			}
 		}
 	}
 	out := make([]authz.Policy, 0, len(ids))
@@ -155,25 +154,20 @@ func (x *Index) Invalidate() {
 }
 
 // Count is how many active authorization policies the index last saw: a floor of the account's
-// policies against AccountCap (access policies count too, and are not listed here).
+// policies against authz.AccountPolicyCap (access policies count too, and are not listed here).
 func (x *Index) Count() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return len(x.byID)
 }
 
-// CapLine says how full the account is, as reports print it.
-func CapLine(count int) string {
-	return fmt.Sprintf("%d of %d policies (authorization policies seen; IAM's cap per account)", count, AccountCap)
-}
-
 // Create creates through the store and records the result. A create that would pass the cap's
 // headroom is refused without a call: retrying cannot help, a person must make room.
 func (x *Index) Create(ctx context.Context, a authz.Authorization) (authz.Policy, error) {
-	if limit := AccountCap - x.headroom; x.headroom >= 0 && x.Count()+1 > limit {
+	if limit := authz.AccountPolicyCap - x.headroom; x.headroom >= 0 && x.Count()+1 > limit {
 		return authz.Policy{}, &apply.LimitError{Reason: fmt.Sprintf(
 			"the account holds %d authorization policies; IAM allows %d policies per account and this function stops %d below (POLICY_CAP_HEADROOM)",
-			x.Count(), AccountCap, x.headroom)}
+			x.Count(), authz.AccountPolicyCap, x.headroom)}
 	}
 	p, err := x.store.Create(ctx, a)
 	conflict, isConflict := apply.AsConflict(err)

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
 )
 
@@ -42,6 +43,7 @@ func (r Report) WriteOutcome(w io.Writer) {
 	}
 	fmt.Fprintf(w, "Read %d snapshots, %d KMS instances, %d root keys, %d policies (%d managed policies outside this run's scope left alone) in %s.\n",
 		r.Snapshots, r.Instances, r.RootKeys, r.Policies, r.OutOfScope, r.Duration.Round(1e6))
+	fmt.Fprintln(w, authz.CapLine(r.Policies))
 }
 
 // JSONReport is the --json form of a run.
@@ -53,6 +55,7 @@ type JSONReport struct {
 	ReadErrors []string       `json:"read_errors,omitempty"`
 	Read       map[string]int `json:"read"`
 	Writes     int            `json:"writes"`
+	AccountCap int            `json:"account_cap"`
 	DurationMS int64          `json:"duration_ms"`
 }
 
@@ -61,7 +64,7 @@ type JSONReport struct {
 func (r Report) JSON(dryRun bool) JSONReport {
 	out := JSONReport{DryRun: dryRun, Summary: map[string]int{}, Changes: r.Applied.Results,
 		Read:   map[string]int{"snapshots": r.Snapshots, "kms_instances": r.Instances, "root_keys": r.RootKeys, "policies": r.Policies, "out_of_scope": r.OutOfScope},
-		Writes: r.Applied.Writes(), DurationMS: r.Duration.Milliseconds()}
+		Writes: r.Applied.Writes(), AccountCap: authz.AccountPolicyCap, DurationMS: r.Duration.Milliseconds()}
 	if out.Changes == nil {
 		out.Changes = []apply.Result{}
 	}
