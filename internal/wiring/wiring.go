@@ -58,7 +58,7 @@ func Settings(cfg config.Config) ibm.Settings {
 // Service is the event handling over the runtime; tick answers cron ticks (nil: they do nothing
 // in this process).
 func (r *Runtime) Service(tick func(context.Context) string) *handlers.Service {
-	return handlers.NewService(r.Converger, handlers.Options{Rules: r.Config.Rules(), Logger: r.Logger, Tick: tick})
+	return handlers.NewService(r.Converger, handlers.Options{Rules: r.Config.Rules(), Regions: r.Config.Regions, Logger: r.Logger, Tick: tick})
 }
 
 // Reconciler is the full reconcile over the runtime's adapters and policy index, with its rules,
