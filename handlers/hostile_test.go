@@ -79,6 +79,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "shell metacharacters in a tag (IBM refuses such tags; a sender can only put it in requestData)", tags: []string{"env:prod"}, header: kafka(), body: tagged("s2s-restore:$(curl evil)"), wantStatus: 200, wantOutcome: "unchanged"},
 		{name: "JSON metacharacters in a tag (IBM refuses such tags; a sender can only put it in requestData)", tags: []string{"env:prod"}, header: kafka(), body: tagged(`s2s-restore:"},{"accountId":"*`), wantStatus: 200, wantOutcome: "unchanged"},
 		{name: "account ID in a restore tag not 32 lowercase hex", tags: []string{"s2s-restore:" + strings.ToUpper(te.Restorer)}, header: kafka(), body: attach, wantStatus: 200, wantOutcome: "refused"},
+		{name: "space before the colon of a restore tag", tags: []string{"s2s-restore :" + te.Restorer}, header: kafka(), body: attach, wantStatus: 200, wantOutcome: "refused"},
 		{name: "tag naming the own account", tags: []string{"s2s-restore:" + te.Account}, header: kafka(), body: attach, wantStatus: 200, wantOutcome: "refused"},
 		{name: "tag naming an account not allowed", tags: []string{"s2s-restore:" + te.Stranger}, header: kafka(), body: attach, wantStatus: 200, wantOutcome: "refused"},
 		{name: "outcome failure", header: kafka(), body: bytes.Replace(attach, []byte(`"success"`), []byte(`"failure"`), 1), wantStatus: 200, wantOutcome: "ignored"},
