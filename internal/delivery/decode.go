@@ -59,6 +59,10 @@ func DecodeHTTP(header http.Header, body []byte) ([]Delivery, error) {
 	msg := cehttp.NewMessage(header, io.NopCloser(bytes.NewReader(body)))
 	switch msg.ReadEncoding() {
 	case binding.EncodingBinary:
+		if h, dropped := validExtensionHeaders(header); dropped {
+			// Event Notifications may send its notification_id in binary mode too.
+			msg = cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body)))
+		}
 		e, err := binding.ToEvent(context.Background(), msg)
 		if err == nil {
 			err = e.Validate()
@@ -106,6 +110,33 @@ func checkCloudEventHeaders(h http.Header) error {
 		}
 	}
 	return nil
+}
+
+// validExtensionHeaders is header without the ce- headers whose name cannot be a CloudEvents
+// attribute (ce-notification_id), which the SDK would refuse the whole event for; dropped says
+// whether there were any.
+func validExtensionHeaders(header http.Header) (http.Header, bool) {
+	invalid := func(name string) bool {
+		lower := strings.ToLower(name)
+		return strings.HasPrefix(lower, "ce-") && !event.IsExtensionNameValid(lower[len("ce-"):])
+	}
+	found := false
+	for name := range header {
+		if invalid(name) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return header, false
+	}
+	out := http.Header{}
+	for name, values := range header {
+		if !invalid(name) {
+			out[name] = values
+		}
+	}
+	return out, true
 }
 
 func decodeBatch(body []byte) ([]Delivery, error) {

@@ -39,6 +39,9 @@ func TestDecodeIBMDeliveries(t *testing.T) {
 		{name: "Event Notifications, plain POST", header: header("Content-Type", "application/json"), body: ibmNotification(`{"alert":"x"}`), want: "none", wantID: "3f2c9a1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
 			wantExt: map[string]string{"ibmenseverity": "LOW", "ibmensourceid": "8c1d5e2f-3a4b-4c6d-9e8f-0a1b2c3d4e5f:api"}},
 		{name: "Event Notifications, structured", header: header("Content-Type", "application/cloudevents+json"), body: ibmNotification(`{"alert":"x"}`), want: "none"},
+		{name: "Event Notifications, binary mode", header: header("ce-specversion", "1.0", "ce-id", "3f2c9a1e", "ce-source", "/en", "ce-type", "com.ibm.cloud.logs.alert",
+			"ce-ibmenseverity", "LOW", "ce-notification_id", "7a1b2c3d", "Content-Type", "application/json"), body: `{"alert":"x"}`, want: "none", wantID: "3f2c9a1e",
+			wantExt: map[string]string{"ibmenseverity": "LOW"}},
 		{name: "Event Notifications carrying an event (a convenience)", header: header("Content-Type", "application/json"), body: ibmNotification(atTag), want: "is.tag.attach"},
 	}
 	for _, tt := range tests {
