@@ -27,6 +27,9 @@ func runBench(ctx context.Context, a *app, args []string) int {
 	if done, code := a.parse(fs, args, 0, 0); done {
 		return code
 	}
+	if *binary != "" && !a.existingPaths(fs, "--binary", *binary) {
+		return exitUsage
+	}
 	s, err := bench.ParseSize(*size)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bench: %v\n", err)

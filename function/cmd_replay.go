@@ -42,6 +42,9 @@ func runReplay(ctx context.Context, a *app, args []string) int {
 	if done, code := a.parse(fs, args, 1, -1); done {
 		return code
 	}
+	if !a.existingPaths(fs, "PATH", fs.Args()...) {
+		return exitUsage
+	}
 	var problems []string
 	if *target != "" && *live {
 		problems = append(problems, "--target and --live exclude each other")

@@ -170,9 +170,10 @@ func TestRecordAndReplay(t *testing.T) {
 	live = append(live, string(answer.Results[0].Outcome))
 	stop()
 
+	// The redelivered attach is recorded once.
 	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) != 4 {
-		t.Fatalf("recorded %d files (%v), want 4", len(entries), err)
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("recorded %d files (%v), want 3", len(entries), err)
 	}
 	for _, e := range entries {
 		raw, _ := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -189,9 +190,9 @@ func TestRecordAndReplay(t *testing.T) {
 	for _, st := range rep.Runs[0].Steps {
 		replayed = append(replayed, string(st.Result.Outcome))
 	}
-	want := []string{"applied", "applied", "duplicate", "unchanged"}
-	if strings.Join(live, ",") != strings.Join(want, ",") || strings.Join(replayed, ",") != strings.Join(live, ",") {
-		t.Errorf("serve answered %v, the replay of its recording %v; want both %v", live, replayed, want)
+	wantLive, wantReplayed := []string{"applied", "applied", "duplicate", "unchanged"}, []string{"applied", "applied", "unchanged"}
+	if strings.Join(live, ",") != strings.Join(wantLive, ",") || strings.Join(replayed, ",") != strings.Join(wantReplayed, ",") {
+		t.Errorf("serve answered %v, the replay of its recording %v; want %v and %v", live, replayed, wantLive, wantReplayed)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
@@ -25,6 +26,13 @@ const (
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
 	drainTimeout      = 25 * time.Second // Code Engine sends SIGKILL 30 s after SIGTERM
+	// eventDeadline bounds the work of one request (a batch's members together), well inside
+	// writeTimeout, so that the answer, with 503 for what was not done, reaches the sender
+	// instead of a cut connection that would make it redeliver everything.
+	eventDeadline = writeTimeout - 30*time.Second
+	// defaultMaxConnections caps the connections open at once; more wait in the kernel's
+	// backlog until one closes. Code Engine's default concurrency per instance is 100.
+	defaultMaxConnections = 256
 )
 
 func runServe(ctx context.Context, a *app, args []string) int {
@@ -35,9 +43,16 @@ func runServe(ctx context.Context, a *app, args []string) int {
 	listen := fs.String("listen", "", "address to listen on, e.g. 127.0.0.1:8080 (overrides --port)")
 	path := fs.String("path", "/", "URL path that receives events")
 	recordDir := fs.String("record", "", "write every event received to `DIR` before handling it, one structured CloudEvent file\neach, for s2s-authorizer replay (default $RECORD_DIR)")
-	redact := fs.Bool("redact", true, "with --record: remove the initiator's IDs, names and addresses from recorded events")
+	redact := fs.Bool("redact", true, "with --record: remove the initiator's IDs, names and addresses from recorded events\n(credential-like extensions are always redacted)")
+	recordQuota := fs.Int64("record-quota", record.DefaultMaxBytes, "with --record: stop recording once the directory holds this many `BYTES`")
+	readyTTL := fs.Duration("ready-ttl", handlers.DefaultReadyTTL, "reuse a /readyz result this long, so that probes cost one IAM token request")
+	maxConns := fs.Int("max-connections", defaultMaxConnections, "connections open at once; more wait until one closes")
 	if done, code := a.parse(fs, args, 0, 0); done {
 		return code
+	}
+	if *maxConns < 1 || *recordQuota < 1 || *readyTTL <= 0 {
+		fmt.Fprintln(a.stderr, "serve: --max-connections, --record-quota and --ready-ttl must be positive")
+		return exitUsage
 	}
 	s, code := a.open(ctx, l, func(c *config.Config) {
 		if *port != 0 {
@@ -65,9 +80,9 @@ func runServe(ctx context.Context, a *app, args []string) int {
 		}
 		return "full reconcile already running"
 	})
-	httpOptions := handlers.HTTPOptions{Path: *path, Token: s.Config.EventAuthToken, Ready: s.Cloud.Ready}
+	httpOptions := handlers.HTTPOptions{Path: *path, Token: s.Config.EventAuthToken, Ready: s.Cloud.Ready, Deadline: eventDeadline, ReadyTTL: *readyTTL}
 	if s.Config.RecordDir != "" {
-		httpOptions.Record = record.New(s.Config.RecordDir, record.Options{Redact: *redact, Logger: s.Logger}).Record
+		httpOptions.Record = record.New(s.Config.RecordDir, record.Options{Redact: *redact, Logger: s.Logger, MaxBytes: *recordQuota}).Record
 		s.Logger.Info("recording events", zap.String("dir", s.Config.RecordDir), zap.Bool("redact", *redact))
 	}
 	handler := service.NewHTTPHandler(httpOptions)
@@ -77,13 +92,15 @@ func runServe(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "serve: %v\n", err)
 		return exitFailure
 	}
+	ln = netutil.LimitListener(ln, *maxConns)
 	srv := &http.Server{
 		Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 		BaseContext: func(net.Listener) context.Context { return runCtx },
 	}
 	fields := []zap.Field{zap.String("url", "http://"+ln.Addr().String()+*path), zap.String("account", s.Config.AccountID),
-		zap.String("version", version), zap.Bool("dry_run", s.Config.DryRun), zap.String("sync_mode", string(s.Config.SyncMode))}
+		zap.String("version", version), zap.Bool("dry_run", s.Config.DryRun), zap.String("sync_mode", string(s.Config.SyncMode)),
+		zap.Int("max_connections", *maxConns), zap.Duration("event_deadline", eventDeadline), zap.Strings("regions", s.Config.Regions)}
 	if s.emulator != nil {
 		fields = append(fields, zap.String("emulator", s.emulator.URL()))
 	}

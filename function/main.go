@@ -130,6 +130,15 @@ func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) (done
 		fs.Usage()
 		return true, exitUsage
 	}
+	// flag stops at the first positional argument, so "replay PATH --dry-run" would take
+	// --dry-run for a second path and run without it: refused, before anything runs.
+	for _, arg := range fs.Args() {
+		if len(arg) > 1 && strings.HasPrefix(arg, "-") {
+			fmt.Fprintf(a.stderr, "%s: %q after the arguments looks like a flag: put flags before the arguments\n", fs.Name(), arg)
+			fs.Usage()
+			return true, exitUsage
+		}
+	}
 	n := fs.NArg()
 	switch {
 	case n < minArgs:
@@ -141,6 +150,22 @@ func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) (done
 	}
 	fs.Usage()
 	return true, exitUsage
+}
+
+// existingPaths reports, for a command's usage error (exit 2), the first of paths that does not
+// exist; what names a missing file is a typo, and nothing may run on it.
+func (a *app) existingPaths(fs *flag.FlagSet, what string, paths ...string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				fmt.Fprintf(a.stderr, "%s: %s %s: no such file or directory\n", fs.Name(), what, p)
+			} else {
+				fmt.Fprintf(a.stderr, "%s: %s %s: %v\n", fs.Name(), what, p, err)
+			}
+			return false
+		}
+	}
+	return true
 }
 
 func runVersion(_ context.Context, a *app, args []string) int {

@@ -53,7 +53,8 @@ func TestSecretsNeverLogged(t *testing.T) {
 	out, errOut := &te.Buffer{}, &te.Buffer{}
 	a := &app{stdout: out, stderr: errOut, lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 	done := make(chan int, 1)
-	go func() { done <- a.main(serveCtx, []string{"serve", "--listen", "127.0.0.1:0"}) }()
+	// Readiness is not reused, so that /readyz tells at once that IAM is back.
+	go func() { done <- a.main(serveCtx, []string{"serve", "--listen", "127.0.0.1:0", "--ready-ttl", "1ns"}) }()
 	base := waitForListening(t, errOut, done)
 	attach := []byte(`{"action":"is.tag.attach","outcome":"success","target":{"id":"` + te.SnapCRN + `"}}`)
 	requests := []struct {

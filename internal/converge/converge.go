@@ -153,6 +153,11 @@ func (c *Converger) snapshot(ctx context.Context, t authz.Target) Result {
 	desired, refusals := c.opts.Rules.ForSnapshot(snap)
 	r := c.plan(ctx, t.Object, desired)
 	r.Refusals = refusals
+	if snap == nil && r.Err == nil {
+		// Said, so that an event naming a snapshot that is gone, or never was in that region
+		// (a typo in a hand-written event), does not look like a success.
+		r.Reason = fmt.Sprintf("snapshot %s not found in %s: nothing to grant", t.CRN.Resource, t.CRN.Location)
+	}
 	if r.Outcome == Unchanged && len(refusals) > 0 {
 		r.Outcome = Refused
 	}

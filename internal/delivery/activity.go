@@ -25,17 +25,16 @@ type ActivityTarget struct {
 	TypeURI string `json:"typeURI,omitempty"`
 }
 
-// KeyType is requestData.keyType: root_key, standard_key, or "" when the event does not say.
-func (e *ActivityEvent) KeyType() (string, error) {
-	raw, ok := e.RequestData["keyType"]
-	if !ok {
-		return "", nil
-	}
+// KeyType is requestData.keyType, or "" when the event does not say it as a string. Its values
+// are undocumented (Key Protect event docs, ibm-cloud-facts §4): whatever is not the known
+// standard-key value leaves the key's type to be read, so a value of another JSON type is
+// "not said", never an error.
+func (e *ActivityEvent) KeyType() string {
 	var t string
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return "", fmt.Errorf("requestData.keyType: want a string")
+	if raw, ok := e.RequestData["keyType"]; ok && json.Unmarshal(raw, &t) == nil {
+		return t
 	}
-	return t, nil
+	return ""
 }
 
 // Limits on what a payload may look like, well beyond any real event.

@@ -63,7 +63,7 @@ func TestClassify(t *testing.T) {
 			if tt.keyType != "" {
 				ev.RequestData = map[string]json.RawMessage{"keyType": json.RawMessage(`"` + tt.keyType + `"`)}
 			}
-			d, err := Classify(ev, authz.Rules{AccountID: acct, KMSScope: authz.ScopeInstance})
+			d, err := Classify(ev, authz.Rules{AccountID: acct, KMSScope: authz.ScopeInstance}, []string{"us-south"})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want %q", err, tt.wantErr)
@@ -89,10 +89,15 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestKeyTypeOfWrongType(t *testing.T) {
-	ev := &ActivityEvent{Action: "kms.secrets.create", Outcome: "success", Target: ActivityTarget{ID: keyCRN},
-		RequestData: map[string]json.RawMessage{"keyType": json.RawMessage(`{"x":1}`)}}
-	if _, err := Classify(ev, authz.Rules{AccountID: acct, KMSScope: authz.ScopeInstance}); err == nil || !strings.Contains(err.Error(), "requestData.keyType: want a string") {
-		t.Errorf("error = %v", err)
+// TestKeyTypeNotAString: keyType's values are undocumented, so a value that is not a string
+// leaves the key's type to be read, like a missing one, never an error.
+func TestKeyTypeNotAString(t *testing.T) {
+	for _, raw := range []string{`{"x":1}`, `7`, `null`, `["root_key"]`} {
+		ev := &ActivityEvent{Action: "kms.secrets.create", Outcome: "success", Target: ActivityTarget{ID: keyCRN},
+			RequestData: map[string]json.RawMessage{"keyType": json.RawMessage(raw)}}
+		d, err := Classify(ev, authz.Rules{AccountID: acct, KMSScope: authz.ScopeInstance}, nil)
+		if err != nil || d.Object == nil || d.Object.KeyType != "" {
+			t.Errorf("keyType %s: decision %+v, error %v; want the key, its type to be read", raw, d, err)
+		}
 	}
 }

@@ -123,7 +123,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		if d.Activity == nil {
 			return
 		}
-		decision, err := delivery.Classify(d.Activity, authz.Rules{AccountID: te.Account, KMSScope: authz.ScopeInstance})
+		decision, err := delivery.Classify(d.Activity, authz.Rules{AccountID: te.Account, KMSScope: authz.ScopeInstance}, delivery.VPCRegions)
 		if err != nil {
 			if len(err.Error()) > maxErrorText {
 				t.Errorf("classification error of %d bytes", len(err.Error()))

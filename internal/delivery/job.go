@@ -11,6 +11,12 @@ import (
 // JobDelivery reads the event a Code Engine job run was given: a CloudEvent in the CE_*
 // variables, or an Event Notifications payload in ibmendata. ok is false when the environment
 // carries no event at all, which asks for a full reconcile.
+//
+// A job run by a subscription gets CE_DATA, CE_DOMAIN, CE_ID, CE_SOURCE, CE_SPECVERSION,
+// CE_SUBDOMAIN, CE_SUBJECT, CE_TIME, CE_TYPE, and every job run CE_JOB, CE_JOBRUN and
+// JOB_INDEX; a cron subscription adds CONTENT_TYPE (Code Engine "subscribing to events" docs,
+// ibm-cloud-facts §4). CE_DOMAIN, CE_SUBDOMAIN, CE_JOB, CE_JOBRUN and JOB_INDEX say nothing
+// about what to do and are not read; only the event's own variables mean there is an event.
 func JobDelivery(lookup func(string) (string, bool)) (d Delivery, ok bool) {
 	get := func(name string) string { v, _ := lookup(name); return v }
 	ceVars := []string{"CE_ID", "CE_SOURCE", "CE_TYPE", "CE_SPECVERSION", "CE_SUBJECT", "CE_TIME", "CE_DATA"}
@@ -48,7 +54,11 @@ func jobCloudEvent(get func(string) string) Delivery {
 		e.SetTime(t)
 	}
 	if data := get("CE_DATA"); data != "" {
-		if err := e.SetData(event.ApplicationJSON, []byte(data)); err != nil {
+		contentType := get("CONTENT_TYPE")
+		if contentType == "" {
+			contentType = event.ApplicationJSON
+		}
+		if err := e.SetData(contentType, []byte(data)); err != nil {
 			return Delivery{Err: fmt.Errorf("CE_DATA: %w", err)}
 		}
 	}

@@ -6,12 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // checkJSON accepts one JSON value, no deeper than maxJSONDepth, with no key twice in an
-// object: parsers disagree on which duplicate wins, so a duplicate is an attack or a bug. It is
-// on every event's path, so it scans the bytes once and allocates only for escaped keys and
-// very large objects.
+// object: parsers disagree on which duplicate wins, so a duplicate is an attack or a bug. Keys
+// equal under Unicode simple case folding count as the same key ("ID" and "id", "ſpecversion"
+// and "specversion"), because encoding/json matches struct fields case-insensitively, with the
+// same folding: two such keys would otherwise let the later one decide what is acted on. It is
+// on every event's path, so it scans the bytes once and allocates only for escaped keys,
+// non-ASCII keys in very large objects, and very large objects.
 func checkJSON(data []byte) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errors.New("empty body")
@@ -45,7 +50,7 @@ func checkStructure(data []byte) error {
 	type frame struct {
 		object    bool
 		keysStart int
-		many      map[string]struct{}
+		many      map[string]string // folded key → the key as written
 	}
 	var frameBuf [maxJSONDepth]frame
 	var keyBuf [4 * smallObject][]byte
@@ -64,15 +69,18 @@ func checkStructure(data []byte) error {
 					}
 				}
 				top := &stack[len(stack)-1]
-				if seenKey(keys[top.keysStart:], top.many, key) {
+				if first, dup := seenKey(keys[top.keysStart:], top.many, key); dup {
+					if first != string(key) {
+						return fmt.Errorf("duplicate key %q in a JSON object: the same as %q, as keys that differ only in case are", Abbreviate(string(key)), Abbreviate(first))
+					}
 					return fmt.Errorf("duplicate key %q in a JSON object", Abbreviate(string(key)))
 				}
 				if top.many != nil {
-					top.many[string(key)] = struct{}{}
+					top.many[foldKey(key)] = string(key)
 				} else if keys = append(keys, key); len(keys)-top.keysStart > smallObject {
-					top.many = make(map[string]struct{}, 2*smallObject)
+					top.many = make(map[string]string, 2*smallObject)
 					for _, k := range keys[top.keysStart:] {
-						top.many[string(k)] = struct{}{}
+						top.many[foldKey(k)] = string(k)
 					}
 					keys = keys[:top.keysStart]
 				}
@@ -112,15 +120,44 @@ func stringEnd(data []byte, start int) int {
 	return len(data)
 }
 
-func seenKey(keys [][]byte, many map[string]struct{}, key []byte) bool {
+// seenKey reports whether key, or a key equal to it under simple case folding, is among the
+// object's keys so far, and which one.
+func seenKey(keys [][]byte, many map[string]string, key []byte) (string, bool) {
 	if many != nil {
-		_, ok := many[string(key)]
-		return ok
+		first, ok := many[foldKey(key)]
+		return first, ok
 	}
 	for _, k := range keys {
-		if bytes.Equal(k, key) {
-			return true
+		// bytes.EqualFold is Unicode simple folding, the same that encoding/json uses.
+		if bytes.EqualFold(k, key) {
+			return string(k), true
 		}
 	}
-	return false
+	return "", false
+}
+
+// foldKey maps a key to one representative of its case-folding class: each rune becomes the
+// smallest rune of its unicode.SimpleFold orbit, so that "s", "S" and "ſ" all become "S".
+func foldKey(key []byte) string {
+	ascii := true
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		// The smallest rune of an ASCII letter's orbit is its upper case (k, K and the Kelvin
+		// sign fold to K).
+		return strings.ToUpper(string(key))
+	}
+	var b strings.Builder
+	for _, r := range string(key) {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }

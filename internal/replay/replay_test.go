@@ -49,7 +49,7 @@ func TestScenarioCorpus(t *testing.T) {
 // handledActions are the actions of the event-handling issue's routing table.
 var handledActions = []string{
 	"kms.secrets.create", "kms.secrets.restore", "kms.secrets.delete", "kms.secrets.purge",
-	"hs-crypto.secrets.create", "hs-crypto.secrets.restore", "hs-crypto.secrets.delete",
+	"hs-crypto.secrets.create", "hs-crypto.secrets.restore", "hs-crypto.secrets.delete", "hs-crypto.secrets.purge",
 	"is.tag.attach", "is.tag.detach", "global-search-tagging.tag.attach", "global-search-tagging.tag.detach",
 	"is.snapshot.snapshot.create", "is.snapshot.snapshot.update", "is.snapshot.snapshot.delete",
 }
@@ -71,18 +71,28 @@ func TestEventCorpus(t *testing.T) {
 		t.Errorf("corpus too thin: %+v", s)
 	}
 	actions := map[string][]string{}
+	outcomes := map[string][]converge.Outcome{}
 	for _, st := range events(rep) {
-		envelope := strings.Split(strings.TrimPrefix(st.Origin, "../../testdata/events/"), "/")[0]
+		envelope := filepath.ToSlash(filepath.Dir(strings.TrimPrefix(st.Origin, "../../testdata/events/")))
 		actions[envelope] = append(actions[envelope], st.Result.Action)
+		outcomes[envelope] = append(outcomes[envelope], st.Result.Outcome)
+		if strings.Contains(st.Origin, "snapshot-not-found") && !strings.Contains(st.Result.Reason, "not found in us-south: nothing to grant") {
+			t.Errorf("%s: reason %q, want the snapshot not found", st.Origin, st.Result.Reason)
+		}
 	}
-	for _, envelope := range []string{"activity-tracker", "recorded", "event-notifications", "batch", "jsonl"} {
+	// IBM's Event Notifications payloads carry no Activity Tracker event (it is not one of
+	// Event Notifications' sources).
+	if got := outcomes["event-notifications"]; len(got) < 2 || slices.ContainsFunc(got, func(o converge.Outcome) bool { return o != converge.Ignored }) {
+		t.Errorf("events/event-notifications: %v, want all ignored", got)
+	}
+	for _, envelope := range []string{"activity-tracker", "recorded", "conveniences/at-in-notifications", "batch", "jsonl"} {
 		for _, a := range handledActions {
 			if !slices.Contains(actions[envelope], a) {
 				t.Errorf("events/%s has no %s event", envelope, a)
 			}
 		}
 	}
-	for _, envelope := range []string{"action-type", "job-env", "cron", "ignored", "malformed"} {
+	for _, envelope := range []string{"conveniences/action-type", "conveniences/job-env", "job-env", "cron", "ignored", "malformed"} {
 		if len(actions[envelope]) == 0 {
 			t.Errorf("events/%s is empty", envelope)
 		}
@@ -350,5 +360,28 @@ func TestScenarioSteps(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNotFoundIsSaid: a hand-written event naming a snapshot that does not exist (a typo) or not
+// in that region is replayed as unchanged with the reason, not as a bare success.
+func TestNotFoundIsSaid(t *testing.T) {
+	typo := strings.Replace(te.SnapCRN, te.Snap, "r006-00000000-0000-4000-8000-000000000000", 1)
+	dir := writeFiles(t, map[string]string{
+		"1-typo.json":         at("is.tag.attach", typo, 1),
+		"2-wrong-region.json": at("is.tag.attach", strings.Replace(te.SnapEUCRN, "eu-de", "us-south", 1), 2),
+	})
+	rep := replayIn(t, replay.Options{Paths: []string{dir}})
+	out := text(rep)
+	for _, want := range []string{
+		"unchanged: snapshot r006-00000000-0000-4000-8000-000000000000 not found in us-south: nothing to grant",
+		"unchanged: snapshot " + te.SnapEU + " not found in us-south: nothing to grant",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !rep.OK() || rep.Summary.PolicyWrites != 0 {
+		t.Errorf("not OK or wrote:\n%s", out)
 	}
 }

@@ -266,7 +266,9 @@ func (st Step) writeEvent(b *bytes.Buffer) {
 	if st.ExpectedOutcome != "" && st.OK {
 		outcome += " as expected"
 	}
-	if why := r.Reason; why != "" && r.Outcome != converge.Applied && r.Outcome != converge.Unchanged {
+	// Every reason is shown: "unchanged: snapshot … not found in us-south" is how a typo in a
+	// hand-written event stands out from a success.
+	if why := r.Reason; why != "" {
 		outcome += ": " + oneLine(why)
 	}
 	if r.Error != "" {

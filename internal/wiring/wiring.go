@@ -77,7 +77,7 @@ func rules(cfg config.Config, cloud *ibm.Cloud) authz.Rules {
 // Service is the event handling over the runtime; tick answers cron ticks (nil: they do nothing
 // in this process).
 func (r *Runtime) Service(tick func(context.Context) string) *handlers.Service {
-	return handlers.NewService(r.Converger, handlers.Options{Rules: rules(r.Config, r.Cloud), Logger: r.Logger, Tick: tick})
+	return handlers.NewService(r.Converger, handlers.Options{Rules: rules(r.Config, r.Cloud), Regions: r.Config.Regions, Logger: r.Logger, Tick: tick})
 }
 
 // Reconciler is the full reconcile over the runtime's adapters and policy index, with its rules,
