@@ -14,7 +14,9 @@ type state struct {
 	account   string
 	instances []*instanceState
 	snapshots []*snapshotState
-	policies  map[string]*policy
+	// backupPolicies by id.
+	backupPolicies map[string]*backupPolicyState
+	policies       map[string]*policy
 	// order is every policy id, sorted: the order of GET /v1/policies pages.
 	order []string
 	// active counts the active policies, for the account's cap.
@@ -74,6 +76,10 @@ func newState(w *World, policies []*policy) *state {
 			is.keys = append(is.keys, ks)
 		}
 		st.instances = append(st.instances, is)
+	}
+	st.backupPolicies = map[string]*backupPolicyState{}
+	for _, b := range w.BackupPolicies {
+		st.backupPolicies[b.ID] = &backupPolicyState{BackupPolicy: b.clone(), createdAt: worldEpoch()}
 	}
 	for _, s := range w.Snapshots {
 		s.UserTags = append([]string(nil), s.UserTags...)
@@ -160,6 +166,10 @@ func (st *state) world(base string) (*World, error) {
 		}
 		w.Snapshots = append(w.Snapshots, out)
 	}
+	for _, b := range st.backupPolicies {
+		w.BackupPolicies = append(w.BackupPolicies, b.BackupPolicy.clone())
+	}
+	sort.Slice(w.BackupPolicies, func(i, j int) bool { return w.BackupPolicies[i].ID < w.BackupPolicies[j].ID })
 	for p := range st.policiesAfter("") {
 		if p.State != policyStateActive {
 			continue
