@@ -38,7 +38,7 @@ func parseBackupPolicy(o *jsonObject) (BackupPolicy, error) {
 	if b.ID, err = o.str("id", true); err != nil {
 		return b, err
 	}
-	if !vpcIDPattern.MatchString(b.ID) {
+	if !isVPCID(b.ID) {
 		return b, errAt(o.fieldPath("id"), "%q is not a VPC id (lowercase letters, digits and -, at most 64)", b.ID)
 	}
 	if b.Region, err = o.str("region", true); err != nil {

@@ -190,7 +190,7 @@ func (p *worldParser) snapshots(o *jsonObject) ([]Snapshot, error) {
 		if s.ID, err = so.str("id", true); err != nil {
 			return nil, err
 		}
-		if !vpcIDPattern.MatchString(s.ID) {
+		if !isVPCID(s.ID) {
 			return nil, errAt(so.fieldPath("id"), "%q is not a VPC id (lowercase letters, digits and -, at most 64)", s.ID)
 		}
 		if err := p.unique("snapshot", s.ID, so.fieldPath("id")); err != nil {
