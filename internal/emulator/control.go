@@ -39,6 +39,10 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if path == "/_emulator/backup_policies" || strings.HasPrefix(path, "/_emulator/backup_policies/") {
+		s.controlBackupPolicies(w, r, strings.TrimPrefix(strings.TrimPrefix(path, "/_emulator/backup_policies"), "/"))
+		return
+	}
 	ep, ok := endpoints[path]
 	if !ok {
 		writeControlError(w, http.StatusNotFound, "no control endpoint "+path)
@@ -118,6 +122,49 @@ func (s *Server) controlSetIAM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.IAMSettings())
+}
+
+// controlBackupPolicies is POST /_emulator/backup_policies (one backup policy as in a world
+// file: 201 with it, 400 when invalid or its id is taken) and DELETE
+// /_emulator/backup_policies/{id} (204, or 404).
+func (s *Server) controlBackupPolicies(w http.ResponseWriter, r *http.Request, id string) {
+	switch {
+	case id == "" && r.Method == http.MethodPost:
+		data, ok := readControlBody(w, r)
+		if !ok {
+			return
+		}
+		if err := checkSyntax(data); err != nil {
+			writeControlError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		o, err := readObject("$", data)
+		var b BackupPolicy
+		if err == nil {
+			b, err = parseBackupPolicy(o)
+		}
+		if err == nil {
+			err = s.AddBackupPolicy(b)
+		}
+		if err != nil {
+			writeControlError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusCreated, b)
+	case id != "" && !strings.Contains(id, "/") && r.Method == http.MethodDelete:
+		if !s.DeleteBackupPolicy(id) {
+			writeControlError(w, http.StatusNotFound, "no backup policy "+id)
+			return
+		}
+		writeReply(w, reply{status: http.StatusNoContent})
+	default:
+		allow := http.MethodPost
+		if id != "" {
+			allow = http.MethodDelete
+		}
+		w.Header().Set("Allow", allow)
+		writeControlError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+	}
 }
 
 func readControlBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {

@@ -1,6 +1,7 @@
 // Package emulator is an in-process fake of the IBM Cloud APIs that s2s-authorizer talks to:
-// IAM (tokens, API key details, v1 policies, roles), VPC snapshots, Global Tagging, Resource
-// Controller and Key Protect / Hyper Protect Crypto Services keys.
+// IAM (JWT tokens, API key details, v1 and v2 policies over one store, role lists, the account's
+// policy cap), VPC snapshots and backup policies, Global Tagging, Resource Controller and Key
+// Protect / Hyper Protect Crypto Services keys.
 //
 // It exists so that tests, the local replay harness and users can run the real, unmodified IBM
 // Go SDK clients over real HTTP against a fake account whose state is a small JSON "world"

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"time"
 )
@@ -61,29 +60,22 @@ func handleListSnapshots(s *Server, q *request) reply {
 		}
 	}
 	tag, name := q.query("tag"), q.query("name")
-	var matching []*snapshotState
-	for _, sn := range s.st.snapshots {
-		if q.region != "" && sn.Region != q.region {
-			continue
-		}
-		if tag != "" && !slices.Contains(sn.UserTags, tag) {
-			continue
-		}
-		if name != "" && sn.Name != name {
-			continue
-		}
-		matching = append(matching, sn)
-	}
-	sort.Slice(matching, func(i, j int) bool { return matching[i].ID < matching[j].ID })
+	// One pass over the id-sorted snapshots: total_count counts every match, the page takes
+	// the matches after the start token.
 	page := []snapshotJSON{}
 	more := false
-	for _, sn := range matching {
-		if sn.ID <= after {
+	total := 0
+	for _, sn := range s.st.snapshotOrder {
+		if (q.region != "" && sn.Region != q.region) || (tag != "" && !slices.Contains(sn.UserTags, tag)) || (name != "" && sn.Name != name) {
+			continue
+		}
+		total++
+		if sn.ID <= after || more {
 			continue
 		}
 		if len(page) == limit {
 			more = true
-			break
+			continue
 		}
 		page = append(page, snapshotWire(s.st.account, sn, q.base))
 	}
@@ -99,7 +91,7 @@ func handleListSnapshots(s *Server, q *request) reply {
 		"first":       map[string]string{"href": listURL + "?" + query.Encode()},
 		"limit":       limit,
 		"snapshots":   page,
-		"total_count": len(matching),
+		"total_count": total,
 	}
 	if more {
 		// vpcv1's pager reads "start" out of next.href, so it must be a full URL carrying it.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -57,4 +58,13 @@ func decodeStart(token string) (string, bool) {
 	}
 	id, ok := strings.CutPrefix(string(b), "after:")
 	return id, ok && id != ""
+}
+
+// mustJSON encodes the emulator's own structs, which always encode.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("emulator: encode %T: %v", v, err))
+	}
+	return b
 }

@@ -53,6 +53,9 @@ func checkSyntax(data []byte) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errAt("$", "empty document")
 	}
+	if json.Valid(data) {
+		return nil
+	}
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&v); err != nil {
@@ -80,9 +83,11 @@ func readObject(path string, raw json.RawMessage) (*jsonObject, error) {
 	if k := jsonKind(raw); k != "object" {
 		return nil, errAt(path, "expected object, got %s", k)
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, errAt(path, "invalid object: %v", err)
+	fields, ok := splitObject(raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, errAt(path, "invalid object: %v", err)
+		}
 	}
 	return &jsonObject{path: path, fields: fields, used: map[string]bool{}}, nil
 }
@@ -108,12 +113,14 @@ func (o *jsonObject) str(name string, required bool) (string, error) {
 		}
 		return "", nil
 	}
-	var s string
 	if k := jsonKind(raw); k != "string" {
 		return "", errAt(o.fieldPath(name), "expected string, got %s", k)
 	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", errAt(o.fieldPath(name), "invalid string: %v", err)
+	s, ok := unquoteFast(bytes.TrimSpace(raw))
+	if !ok {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", errAt(o.fieldPath(name), "invalid string: %v", err)
+		}
 	}
 	if required && s == "" {
 		return "", errAt(o.fieldPath(name), "required")
@@ -145,9 +152,11 @@ func (o *jsonObject) array(name string, required bool) ([]json.RawMessage, error
 	if k := jsonKind(raw); k != "array" {
 		return nil, errAt(o.fieldPath(name), "expected array, got %s", k)
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, errAt(o.fieldPath(name), "invalid array: %v", err)
+	items, ok := splitArray(raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, errAt(o.fieldPath(name), "invalid array: %v", err)
+		}
 	}
 	if required && len(items) == 0 {
 		return nil, errAt(o.fieldPath(name), "required (must not be empty)")
@@ -168,9 +177,11 @@ func (o *jsonObject) strings(name string) ([]string, bool, error) {
 		if k := jsonKind(raw); k != "string" {
 			return nil, present, errAt(p, "expected string, got %s", k)
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, present, errAt(p, "invalid string: %v", err)
+		s, ok := unquoteFast(bytes.TrimSpace(raw))
+		if !ok {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, present, errAt(p, "invalid string: %v", err)
+			}
 		}
 		out = append(out, s)
 	}

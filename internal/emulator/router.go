@@ -60,6 +60,8 @@ func routeTable() []*route {
 		newRoute(get, "/v2/policies/{id}", kindIAM, handleGetV2Policy),
 		newRoute(del, "/v2/policies/{id}", kindIAM, handleDeletePolicy),
 		newRoute(get, "/v2/roles", kindIAM, handleListRoles),
+		newRoute(get, "/v1/backup_policies", kindVPC, vpcVersioned(handleListBackupPolicies)),
+		newRoute(get, "/v1/backup_policies/{id}", kindVPC, vpcVersioned(handleGetBackupPolicy)),
 		newRoute(get, "/v1/snapshots", kindVPC, vpcVersioned(handleListSnapshots)),
 		newRoute(get, "/v1/snapshots/{id}", kindVPC, vpcVersioned(handleGetSnapshot)),
 		newRoute(patch, "/v1/snapshots/{id}", kindVPC, vpcVersioned(handleUpdateSnapshot)),

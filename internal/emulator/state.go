@@ -13,8 +13,16 @@ import (
 type state struct {
 	account   string
 	instances []*instanceState
-	snapshots []*snapshotState
-	policies  map[string]*policy
+	// snapshots are in world-file order (what World shows); snapshotByID indexes them and
+	// snapshotOrder sorts them by id (the order of list pages); keyUse counts the snapshots per
+	// encryption key CRN.
+	snapshots     []*snapshotState
+	snapshotByID  map[string]*snapshotState
+	snapshotOrder []*snapshotState
+	keyUse        map[string]int
+	// backupPolicies by id.
+	backupPolicies map[string]*backupPolicyState
+	policies       map[string]*policy
 	// order is every policy id, sorted: the order of GET /v1/policies pages.
 	order []string
 	// active counts the active policies, for the account's cap.
@@ -75,10 +83,24 @@ func newState(w *World, policies []*policy) *state {
 		}
 		st.instances = append(st.instances, is)
 	}
+	st.backupPolicies = map[string]*backupPolicyState{}
+	for _, b := range w.BackupPolicies {
+		st.backupPolicies[b.ID] = &backupPolicyState{BackupPolicy: b.clone(), createdAt: worldEpoch()}
+	}
+	st.snapshots = make([]*snapshotState, 0, len(w.Snapshots))
+	st.snapshotByID = make(map[string]*snapshotState, len(w.Snapshots))
+	st.keyUse = map[string]int{}
 	for _, s := range w.Snapshots {
 		s.UserTags = append([]string(nil), s.UserTags...)
-		st.snapshots = append(st.snapshots, &snapshotState{Snapshot: s, createdAt: worldEpoch(), rev: 1})
+		sn := &snapshotState{Snapshot: s, createdAt: worldEpoch(), rev: 1}
+		st.snapshots = append(st.snapshots, sn)
+		st.snapshotByID[s.ID] = sn
+		if s.EncryptionKeyCRN != "" {
+			st.keyUse[s.EncryptionKeyCRN]++
+		}
 	}
+	st.snapshotOrder = slices.Clone(st.snapshots)
+	slices.SortFunc(st.snapshotOrder, func(a, b *snapshotState) int { return strings.Compare(a.ID, b.ID) })
 	given := map[string]bool{}
 	for _, p := range policies {
 		given[p.ID] = true
@@ -160,6 +182,10 @@ func (st *state) world(base string) (*World, error) {
 		}
 		w.Snapshots = append(w.Snapshots, out)
 	}
+	for _, b := range st.backupPolicies {
+		w.BackupPolicies = append(w.BackupPolicies, b.BackupPolicy.clone())
+	}
+	sort.Slice(w.BackupPolicies, func(i, j int) bool { return w.BackupPolicies[i].ID < w.BackupPolicies[j].ID })
 	for p := range st.policiesAfter("") {
 		if p.State != policyStateActive {
 			continue
@@ -197,30 +223,33 @@ func (st *state) activeConflict(p *policy) *policy {
 	return st.policies[st.identities[p.identity()]]
 }
 
-func (st *state) snapshot(id string) *snapshotState {
-	for _, s := range st.snapshots {
-		if s.ID == id {
-			return s
-		}
-	}
-	return nil
-}
+func (st *state) snapshot(id string) *snapshotState { return st.snapshotByID[id] }
 
 func (st *state) snapshotByCRN(crn string) *snapshotState {
-	for _, s := range st.snapshots {
-		if SnapshotCRN(st.account, s.Region, s.ID) == crn {
-			return s
-		}
+	c, ok := parseCRN(crn)
+	if !ok || c.resourceType != "snapshot" {
+		return nil
+	}
+	if s := st.snapshotByID[c.resource]; s != nil && SnapshotCRN(st.account, s.Region, s.ID) == crn {
+		return s
 	}
 	return nil
 }
 
 func (st *state) removeSnapshot(id string) {
-	for i, s := range st.snapshots {
-		if s.ID == id {
-			st.snapshots = append(st.snapshots[:i], st.snapshots[i+1:]...)
-			return
+	sn := st.snapshotByID[id]
+	if sn == nil {
+		return
+	}
+	delete(st.snapshotByID, id)
+	if sn.EncryptionKeyCRN != "" {
+		if st.keyUse[sn.EncryptionKeyCRN]--; st.keyUse[sn.EncryptionKeyCRN] <= 0 {
+			delete(st.keyUse, sn.EncryptionKeyCRN)
 		}
+	}
+	st.snapshots = slices.DeleteFunc(st.snapshots, func(s *snapshotState) bool { return s == sn })
+	if i, found := slices.BinarySearchFunc(st.snapshotOrder, id, func(s *snapshotState, id string) int { return strings.Compare(s.ID, id) }); found {
+		st.snapshotOrder = slices.Delete(st.snapshotOrder, i, i+1)
 	}
 }
 
@@ -249,14 +278,7 @@ func (in *instanceState) key(id string) *keyState {
 
 // keyInUse says whether a snapshot of the account is encrypted with the key: Key Protect then
 // holds a registration for it and refuses a plain delete.
-func (st *state) keyInUse(crn string) bool {
-	for _, s := range st.snapshots {
-		if s.EncryptionKeyCRN == crn {
-			return true
-		}
-	}
-	return false
-}
+func (st *state) keyInUse(crn string) bool { return st.keyUse[crn] > 0 }
 
 func (st *state) keyIDTaken(id string) bool {
 	for _, in := range st.instances {

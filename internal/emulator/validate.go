@@ -34,8 +34,68 @@ var (
 	versionPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 )
 
-func isAccountID(s string) bool { return accountIDPattern.MatchString(s) }
-func isGUID(s string) bool      { return guidPattern.MatchString(s) }
+// The checks below run once per snapshot of a world: byte loops where a regular expression
+// would be most of the load time. Each has its pattern next to it; validate_test.go checks
+// they agree.
+
+// isAccountID is accountIDPattern.
+func isAccountID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := range len(s) {
+		if !isLowerHex(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isGUID is guidPattern.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if s[i] != '-' {
+				return false
+			}
+		} else if !isLowerHex(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isVPCID is vpcIDPattern.
+func isVPCID(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '-' {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isTagText is tagPattern.
+func isTagText(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == ' ' || c == '_' || c == '.' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
 
 func isVPCName(s string) bool { return len(s) <= 63 && vpcNamePattern.MatchString(s) }
 
@@ -49,7 +109,7 @@ func tagProblem(tag string) string {
 		return "tag must not be empty"
 	case len(tag) > maxTagLength:
 		return "tag is longer than 128 characters"
-	case !tagPattern.MatchString(tag):
+	case !isTagText(tag):
 		return "tag may only contain A-Z a-z 0-9 space _ . - :"
 	}
 	return ""

@@ -12,6 +12,8 @@ type World struct {
 	AccountID    string        `json:"account_id"`
 	KMSInstances []KMSInstance `json:"kms_instances,omitempty"`
 	Snapshots    []Snapshot    `json:"snapshots,omitempty"`
+	// BackupPolicies are Backup for VPC policies (GET /v1/backup_policies).
+	BackupPolicies []BackupPolicy `json:"backup_policies,omitempty"`
 	// Policies are IAM v1 policies as the API returns them; "id" may be omitted (assigned on
 	// load).
 	Policies []json.RawMessage `json:"policies,omitempty"`

@@ -39,6 +39,9 @@ func parseWorld(data []byte) (*World, []*policy, error) {
 	if w.Snapshots, err = p.snapshots(o); err != nil {
 		return nil, nil, err
 	}
+	if w.BackupPolicies, err = p.backupPolicies(o); err != nil {
+		return nil, nil, err
+	}
 	identities := map[string]string{}
 	policies, raws, err := p.policies(o, "policies", parsePolicy, w.AccountID, identities)
 	if err != nil {
@@ -187,7 +190,7 @@ func (p *worldParser) snapshots(o *jsonObject) ([]Snapshot, error) {
 		if s.ID, err = so.str("id", true); err != nil {
 			return nil, err
 		}
-		if !vpcIDPattern.MatchString(s.ID) {
+		if !isVPCID(s.ID) {
 			return nil, errAt(so.fieldPath("id"), "%q is not a VPC id (lowercase letters, digits and -, at most 64)", s.ID)
 		}
 		if err := p.unique("snapshot", s.ID, so.fieldPath("id")); err != nil {
@@ -223,13 +226,16 @@ func (p *worldParser) snapshots(o *jsonObject) ([]Snapshot, error) {
 }
 
 // userTags reads and checks a user_tags array (syntax of the facts file, no duplicates).
-func userTags(o *jsonObject) ([]string, error) {
-	tags, _, err := o.strings("user_tags")
+func userTags(o *jsonObject) ([]string, error) { return userTagsField(o, "user_tags") }
+
+// userTagsField reads and checks an array of user tags.
+func userTagsField(o *jsonObject, field string) ([]string, error) {
+	tags, _, err := o.strings(field)
 	if err != nil {
 		return nil, err
 	}
 	for i, t := range tags {
-		p := fmt.Sprintf("%s[%d]", o.fieldPath("user_tags"), i)
+		p := fmt.Sprintf("%s[%d]", o.fieldPath(field), i)
 		if msg := tagProblem(t); msg != "" {
 			return nil, errAt(p, "%q: %s", t, msg)
 		}

@@ -193,3 +193,27 @@ func jsonEqual(a, b json.RawMessage) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && cmp.Equal(x, y)
 }
+
+// TestREADMEMinimalWorld keeps the README's minimal world file valid.
+func TestREADMEMinimalWorld(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "A minimal world")
+	if !ok {
+		t.Fatal("README has no minimal world")
+	}
+	_, rest, _ = strings.Cut(rest, "```json\n")
+	doc, _, _ := strings.Cut(rest, "```")
+	w, err := emulator.ParseWorld([]byte(doc))
+	if err != nil || len(w.PoliciesV2) != 1 {
+		t.Fatalf("README's minimal world: %v", err)
+	}
+	srv := start(t, w)
+	c := newClients(t, srv)
+	list, _, err := c.policies.ListPolicies(c.policies.NewListPoliciesOptions(w.AccountID))
+	if err != nil || len(list.Policies) != 1 || *list.Policies[0].Roles[0].RoleID != "crn:v1:bluemix:public:iam::::role:UnsupportedVersion" {
+		t.Errorf("v1 list of the minimal world = %v, %v", list, err)
+	}
+}
