@@ -1,20 +1,17 @@
 // Tests of deploy.sh against a fake ibmcloud (testdata/fake-ibmcloud) that records every call
-// and keeps the resources it was asked to create, and of scripts/build.sh end to end.
+// and keeps the resources it was asked to create, and of scripts/build.sh (its release build end
+// to end: release_test.go, run by .ci/run).
 package deploy_test
 
 import (
 	"bytes"
 	"crypto/rand"
-	"debug/buildinfo"
-	"debug/elf"
 	"encoding/hex"
 	"errors"
-	"go/version"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -30,7 +27,6 @@ const (
 	kafkaSec   = "s2s-authorizer-kafka"
 	routing    = "s2s-authorizer-activity-events"
 	esCRN      = "crn:v1:bluemix:public:messagehub:us-south:a/0123456789abcdef0123456789abcdef:aaaabbbb-cccc-dddd-eeee-ffff00001111::"
-	minGo      = "go1.27.3"
 )
 
 // repoRoot is the repository root: go test runs the package in deploy/.
@@ -954,69 +950,6 @@ func relative(t *testing.T, root string, paths []string) []string {
 		out = append(out, r)
 	}
 	return out
-}
-
-// TestBuildScript builds the release binary as CI does. The first run on a machine downloads the
-// go1.27.3 toolchain when the installed Go is older; later runs use the cached one.
-func TestBuildScript(t *testing.T) {
-	t.Parallel()
-	root := repoRoot(t)
-	readInputs(t, root, "scripts", "go.mod", "go.sum", "function", "internal")
-	const stamp = "v0.0.0-buildtest.1"
-	bin := filepath.Join(t.TempDir(), "out", "s2s-authorizer")
-	cmd := exec.Command(bashPath(t), filepath.Join(root, "scripts", "build.sh"), bin)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "VERSION="+stamp, "GOOS=linux", "GOARCH="+runtime.GOARCH)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("build.sh: %v\n%s", err, out)
-	}
-
-	info, err := buildinfo.ReadFile(bin)
-	if err != nil {
-		t.Fatalf("reading the build information of %s: %v", bin, err)
-	}
-	if version.Compare(info.GoVersion, minGo) < 0 {
-		t.Errorf("built with %s, want %s or newer", info.GoVersion, minGo)
-	}
-	for _, w := range []string{"output:  " + bin, "bytes", info.GoVersion, stamp} {
-		if !strings.Contains(string(out), w) {
-			t.Errorf("build.sh output lacks %q:\n%s", w, out)
-		}
-	}
-	settings := map[string]string{}
-	for _, s := range info.Settings {
-		settings[s.Key] = s.Value
-	}
-	if settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" {
-		t.Errorf("CGO_ENABLED=%q -trimpath=%q, want 0 and true", settings["CGO_ENABLED"], settings["-trimpath"])
-	}
-	// With -trimpath, Go leaves -ldflags out of the build information; what -s -w do shows in the
-	// file instead, and -X in what the binary prints.
-	ef, err := elf.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ef.Close()
-	for _, p := range ef.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Errorf("%s has a program interpreter: it is not statically linked", bin)
-		}
-	}
-	if ef.Section(".symtab") != nil {
-		t.Errorf("%s has a symbol table: not linked with -s", bin)
-	}
-	if ef.Section(".debug_info") != nil {
-		t.Errorf("%s has DWARF data: not linked with -w", bin)
-	}
-
-	got, err := exec.Command(bin, "version").Output()
-	if err != nil {
-		t.Fatalf("%s version: %v", bin, err)
-	}
-	if !strings.Contains(string(got), stamp) {
-		t.Errorf("%s version printed %q, want %s", bin, got, stamp)
-	}
 }
 
 func TestBuildScriptUsage(t *testing.T) {
