@@ -97,8 +97,9 @@ Project:
   --region REGION          region of the project (default: us-south)
   --resource-group NAME    resource group of the project (default: Default)
 
-Image (default: build this source tree once with a Code Engine build run and its Dockerfile,
-size large, and run that one image as the app and the job; .ceignore says what is not uploaded):
+Image (default: build this source tree once with a Code Engine build run of size large and
+its Dockerfile, and run that one image as the app and the job; .ceignore says what is not
+uploaded):
   --build-source DIR       source directory to build (default: the directory of deploy.sh)
   --image REF              deploy this image instead of building
   --registry-secret NAME   Code Engine registry secret to pull --image with

@@ -942,6 +942,8 @@ func TestHelp(t *testing.T) {
 			"IBMCLOUD_TAGGING_URL", "IBMCLOUD_KMS_URL", "IBMCLOUD_REGIONS", "RESTORE_TAG_PREFIX",
 			"RESTORE_ALLOWED_ACCOUNTS", "KMS_CONSUMER_ACCOUNTS", "KMS_SCOPE", "SYNC_MODE", "DRY_RUN",
 			"LOG_LEVEL", "POLICY_CACHE_TTL",
+			// What a deploy does that a user should know before running it.
+			".ceignore", "size large", "--retrylimit 0", "Switching identity", "Not\n                           with a Kafka subscription",
 		} {
 			if !strings.Contains(res.stdout, w) {
 				t.Errorf("%s does not mention %s", flag, w)
