@@ -13,6 +13,20 @@ readonly CREDENTIALS_SECRET=s2s-authorizer-credentials
 readonly EVENT_TOKEN_SECRET=s2s-authorizer-event-token
 readonly KAFKA_SECRET_DEFAULT=s2s-authorizer-kafka
 readonly ROUTING_NAME=s2s-authorizer-activity-events
+# The image is built once per deploy, by a build run named after this prefix and the time, and the
+# app and the job both run it. Build run names must begin and end with a lowercase letter.
+readonly BUILD_RUN_PREFIX=s2s-authorizer
+readonly BUILD_RUN_SUFFIX=build
+# "large" is 2 CPUs, 8 GB (Code Engine docs, "Planning your build", build sizes). A cold compile
+# of the binary took 205 s on one CPU (the default "medium"), a third of the default 600 s build
+# timeout; two CPUs leave more than half of it free for slower days and a growing tree.
+readonly BUILD_SIZE=large
+# Code Engine reruns a job run on any non-zero exit, up to --retrylimit times (3 by default).
+# The job exits 2 when a retry cannot help (bad configuration or input) and 1 when something
+# failed; its IAM, VPC and Key Protect clients already retry 429 and 5xx inside the run, and
+# the cron subscription runs a full reconcile again the next day, which heals whatever the
+# failed run left. So no rerun: 0 keeps an exit 2 from running three more times for nothing.
+readonly JOB_RETRY_LIMIT=0
 # What the cron subscription sends; the job treats the ping as "reconcile everything".
 readonly CRON_DATA='{"reconcile":"all"}'
 
@@ -75,13 +89,17 @@ Identity (one is required to deploy):
                            command line) and store it in the secret s2s-authorizer-credentials.
                            IBMCLOUD_API_KEY, which the ibmcloud CLI itself reads, is passed on
                            only when named here (--api-key-env IBMCLOUD_API_KEY).
+  Switching identity on a later run removes the other one: --trusted-profile takes the key
+  secret off the app and the job and deletes it; --api-key-env disables the trusted profile.
 
 Project:
   --project NAME           Code Engine project, created when missing (default: s2s-authorizer)
   --region REGION          region of the project (default: us-south)
   --resource-group NAME    resource group of the project (default: Default)
 
-Image (default: build this source tree with Code Engine's build and its Dockerfile):
+Image (default: build this source tree once with a Code Engine build run of size large and
+its Dockerfile, and run that one image as the app and the job; .ceignore says what is not
+uploaded):
   --build-source DIR       source directory to build (default: the directory of deploy.sh)
   --image REF              deploy this image instead of building
   --registry-secret NAME   Code Engine registry secret to pull --image with
@@ -91,7 +109,9 @@ App and job:
                            Notifications destinations); callers must then present
                            EVENT_AUTH_TOKEN, kept in the secret s2s-authorizer-event-token and
                            generated when that secret does not exist yet. Default: visible in
-                           the project only, which is enough for the Kafka subscription.
+                           the project only, which is enough for the Kafka subscription. Not
+                           with a Kafka subscription, which cannot send the token. Dropping
+                           --public later removes the token requirement (the secret is kept).
   --schedule CRON          schedule of the full reconcile, five cron fields, UTC
                            (default: '0 3 * * *')
 
@@ -133,7 +153,12 @@ Environment read by deploy.sh:
   A variable set by an earlier deployment and unset now stays on the app until removed with
   'ibmcloud ce app update --env-rm NAME'.
 
-Exit status: 0 done, 1 a command failed, 2 a missing prerequisite or a wrong invocation.
+The job is created with --retrylimit 0: Code Engine reruns a failed job run on any non-zero
+exit, and exit 2 (bad configuration or input) cannot be helped by a rerun; the next scheduled
+run heals what a failed one left.
+
+Exit status: 0 done, 1 a command failed (or a look-up failed for another reason than "not
+found": nothing is created in its place), 2 a missing prerequisite or a wrong invocation.
 EOF
 }
 
@@ -198,14 +223,39 @@ try() {
 	"$@"
 }
 
-# present CMD...: whether a read-only look-up succeeds. Dry runs call nothing: they assume
-# "missing" when deploying and "present" when deleting, so the plan shows every step.
+# present CMD...: whether a read-only look-up finds the resource; its output is left in
+# LOOKED_UP for the caller. Dry runs call nothing: they assume "missing" when deploying and
+# "present" when deleting, so the plan shows every step.
+#
+# Only an answer that says the resource does not exist counts as missing. Any other failure (no
+# network, an expired login, a 403, an outage) stops the script: taken for "missing", it would
+# lead to a create that fails less clearly, or to a second resource. IBM documents no exit codes
+# for the CLI's look-ups; its plugins say "not found" (or "does not exist") for a missing
+# resource, so that wording is what is matched.
+LOOKED_UP=
 present() {
+	LOOKED_UP=
 	if ((PLAN_ONLY)); then
 		((DELETE))
 		return
 	fi
-	"$@" >/dev/null 2>&1
+	local status=0
+	LOOKED_UP=$("$@" 2>&1) || status=$?
+	((status == 0)) && return 0
+	if is_not_found "$LOOKED_UP"; then
+		LOOKED_UP=
+		return 1
+	fi
+	printf '%s\n' "$LOOKED_UP" >&2
+	fail "could not look up whether it exists (exit $status), so nothing is created in its place: $(quote "$@")"
+}
+
+is_not_found() {
+	local out=$1 rc=1
+	shopt -s nocasematch
+	[[ $out == *"not found"* || $out == *"does not exist"* || $out == *"could not be found"* ]] && rc=0
+	shopt -u nocasematch
+	return $rc
 }
 
 # --- options -----------------------------------------------------------------------------------
@@ -306,6 +356,17 @@ validate() {
 			usage_error "the Kafka subscription needs both --kafka-brokers and --kafka-topic"
 		[[ -n $KAFKA_SECRET || -n ${KAFKA_PASSWORD:-} ]] ||
 			usage_error "the Kafka subscription needs --kafka-secret NAME or KAFKA_PASSWORD in the environment"
+	fi
+	# A Kafka subscription can add CloudEvents extensions to what it delivers but no Authorization
+	# header (Code Engine docs, "Working with the Kafka event producer"), and the app refuses
+	# every event without the token once EVENT_AUTH_TOKEN is set: each Activity Tracker event
+	# would get 401. Event Notifications, the reason for --public, carries no Activity Tracker
+	# events, so the two are never needed together.
+	if [[ -n $KAFKA_BROKERS ]] && ((PUBLIC)); then
+		usage_error "--public does not go with a Kafka subscription: a public app requires the event token in an Authorization header, which a Code Engine Kafka subscription cannot send, so every Activity Tracker event would be refused (401); the Kafka subscription reaches a project-visible app without one, so drop --public"
+	fi
+	if [[ -n $KAFKA_BROKERS && -n ${EVENT_AUTH_TOKEN:-} ]]; then
+		usage_error "EVENT_AUTH_TOKEN does not go with a Kafka subscription: the app would require the token in an Authorization header, which a Code Engine Kafka subscription cannot send, so every Activity Tracker event would be refused (401); unset EVENT_AUTH_TOKEN"
 	fi
 	if ((SETUP_ROUTING)); then
 		[[ -n $KAFKA_BROKERS && -n $KAFKA_TOPIC && -n $EVENT_STREAMS_CRN ]] ||
@@ -477,7 +538,10 @@ ensure_trusted_profile() {
 		fi
 	fi
 	if ((!PLAN_ONLY)); then
-		links=$(ibmcloud iam trusted-profile-links "$TRUSTED_PROFILE" --output JSON 2>/dev/null || true)
+		# A profile just created has no links; an existing one's must be read, or each run would
+		# try to link again.
+		links=$(ibmcloud iam trusted-profile-links "$TRUSTED_PROFILE" --output JSON 2>&1) ||
+			fail "could not list the links of trusted profile $TRUSTED_PROFILE: $links"
 	fi
 	local kind component link
 	for kind in application job; do
@@ -493,15 +557,44 @@ ensure_trusted_profile() {
 	done
 }
 
+# build_image builds BUILD_SOURCE once with a Code Engine build run and sets IMAGE and
+# REGISTRY_SECRET to its result, so that the app and the job run the very same image (given
+# --build-source each, they would build their own, twice the time, and could differ). The build
+# run pushes to a Container Registry namespace that Code Engine creates and reaches through its
+# own registry secret, ce-auto-icr-private-<region> ("automatic access"; Code Engine docs,
+# "Building a container image with stand-alone build commands"). The upload leaves out what
+# .ceignore names.
+build_image() {
+	local name
+	# The time says which deploy built it; the random part keeps two deploys in one second apart.
+	name=$BUILD_RUN_PREFIX-$(date -u +%Y%m%d-%H%M%S)-$RANDOM-$BUILD_RUN_SUFFIX
+	run ibmcloud ce buildrun submit --name "$name" --source "$BUILD_SOURCE" --strategy dockerfile \
+		--size "$BUILD_SIZE" --wait
+	if ((PLAN_ONLY)); then
+		IMAGE="<image of build run $name>"
+		REGISTRY_SECRET="<registry secret of build run $name>"
+		return 0
+	fi
+	local out line
+	out=$(ibmcloud ce buildrun get --name "$name" 2>&1) ||
+		fail "could not read the result of build run $name: $out"
+	# buildrun get prints "Image:" and "Registry Secret:" lines (and an "Image Digest:" one).
+	while IFS= read -r line; do
+		if [[ $line =~ ^[[:space:]]*Image:[[:space:]]+([^[:space:]]+) ]]; then
+			IMAGE=${BASH_REMATCH[1]}
+		elif [[ $line =~ ^[[:space:]]*Registry\ Secret:[[:space:]]+([^[:space:]]+) ]]; then
+			REGISTRY_SECRET=${BASH_REMATCH[1]}
+		fi
+	done <<<"$out"
+	[[ -n $IMAGE ]] || fail "no image in the answer of 'ibmcloud ce buildrun get --name $name'"
+	say "Built $IMAGE"
+}
+
 # Arguments that the app and the job share: image, identity, configuration.
 COMMON_ARGS=()
 build_common_args() {
-	if [[ -n $IMAGE ]]; then
-		COMMON_ARGS+=(--image "$IMAGE")
-		[[ -n $REGISTRY_SECRET ]] && COMMON_ARGS+=(--registry-secret "$REGISTRY_SECRET")
-	else
-		COMMON_ARGS+=(--build-source "$BUILD_SOURCE" --build-strategy dockerfile)
-	fi
+	COMMON_ARGS+=(--image "$IMAGE")
+	[[ -n $REGISTRY_SECRET ]] && COMMON_ARGS+=(--registry-secret "$REGISTRY_SECRET")
 	if [[ -n $TRUSTED_PROFILE ]]; then
 		COMMON_ARGS+=(--trusted-profiles-enabled --env "IBMCLOUD_TRUSTED_PROFILE=$TRUSTED_PROFILE")
 	fi
@@ -516,6 +609,26 @@ build_common_args() {
 	done
 }
 
+# stale_args DESCRIPTION: the update arguments that remove what an earlier deployment gave the
+# app or job (described by its 'get --output json') and this one does not want. Code Engine keeps
+# every environment variable and secret reference an update does not remove, and the binary
+# takes an API key over a trusted profile when it has both: without this, switching to
+# --trusted-profile would leave the app running as the old key.
+STALE_ARGS=()
+stale_args() {
+	local described=$1
+	STALE_ARGS=()
+	if [[ -z $API_KEY_ENV && $described == *"$CREDENTIALS_SECRET"* ]]; then
+		STALE_ARGS+=(--env-from-secret-rm "$CREDENTIALS_SECRET")
+	fi
+	if [[ ! " ${SECRET_REFS[*]} " == *" $EVENT_TOKEN_SECRET "* && $described == *"$EVENT_TOKEN_SECRET"* ]]; then
+		STALE_ARGS+=(--env-from-secret-rm "$EVENT_TOKEN_SECRET")
+	fi
+	if [[ -z $TRUSTED_PROFILE && $described == *IBMCLOUD_TRUSTED_PROFILE* ]]; then
+		STALE_ARGS+=(--trusted-profiles-enabled=false --env-rm IBMCLOUD_TRUSTED_PROFILE)
+	fi
+}
+
 deploy_app() {
 	# One instance at most: the per-object locks that serialize work on a key or a snapshot,
 	# and the cache of IAM policies, live in the process; a second instance would race the
@@ -527,21 +640,32 @@ deploy_app() {
 	else
 		args+=(--visibility project)
 	fi
-	if present ibmcloud ce application get --name "$APP_NAME"; then
-		run ibmcloud ce application update "${args[@]}"
+	if present ibmcloud ce application get --name "$APP_NAME" --output json; then
+		stale_args "$LOOKED_UP"
+		run ibmcloud ce application update "${args[@]}" "${STALE_ARGS[@]}"
 	else
 		run ibmcloud ce application create "${args[@]}"
 	fi
 }
 
 deploy_job() {
-	local -a args=(--name "$JOB_NAME" "${COMMON_ARGS[@]}" --argument job)
+	local -a args=(--name "$JOB_NAME" "${COMMON_ARGS[@]}" --argument job --retrylimit "$JOB_RETRY_LIMIT")
 	# The job does not listen, but it gets the same configuration as the app.
 	[[ -n ${PORT:-} ]] && args+=(--env "PORT=$PORT")
-	if present ibmcloud ce job get --name "$JOB_NAME"; then
-		run ibmcloud ce job update "${args[@]}"
+	if present ibmcloud ce job get --name "$JOB_NAME" --output json; then
+		stale_args "$LOOKED_UP"
+		run ibmcloud ce job update "${args[@]}" "${STALE_ARGS[@]}"
 	else
 		run ibmcloud ce job create "${args[@]}"
+	fi
+}
+
+# remove_stale_secrets deletes the API key secret once the app and the job run as a trusted
+# profile: a credential nothing uses should not stay in the project. The event token is kept, so
+# that a later --public gives Event Notifications destinations the token they already send.
+remove_stale_secrets() {
+	if [[ -z $API_KEY_ENV ]] && present ibmcloud ce secret get --name "$CREDENTIALS_SECRET"; then
+		run ibmcloud ce secret delete --name "$CREDENTIALS_SECRET" --force
 	fi
 }
 
@@ -629,7 +753,9 @@ setup_routing() {
 	local id
 	id=$(atracker_target_id)
 	if present ibmcloud atracker route get --route "$ROUTING_NAME"; then
-		run ibmcloud atracker route update --route "$ROUTING_NAME" --target-ids "$id" --locations "$(routing_locations)"
+		# Without --force the CLI asks for confirmation (IBM Cloud docs, atracker CLI, "ibmcloud
+		# atracker route update"), which hangs or fails without a terminal.
+		run ibmcloud atracker route update --route "$ROUTING_NAME" --target-ids "$id" --locations "$(routing_locations)" --force
 	else
 		run ibmcloud atracker route create --name "$ROUTING_NAME" --target-ids "$id" --locations "$(routing_locations)"
 	fi
@@ -640,7 +766,8 @@ print_routing_steps() {
 	if [[ -z $KAFKA_BROKERS ]]; then
 		say "No Kafka subscription: only the scheduled full reconcile runs. To react to events within"
 		say "seconds, send Activity Tracker events to an Event Streams topic and run again with"
-		say "--kafka-brokers, --kafka-topic, --kafka-secret (or KAFKA_PASSWORD) and --setup-routing."
+		say "--kafka-brokers, --kafka-topic, --kafka-secret (or KAFKA_PASSWORD) and --setup-routing"
+		say "(and without --public: a Kafka subscription cannot send the event token)."
 		return 0
 	fi
 	local crn=${EVENT_STREAMS_CRN:-<CRN of the Event Streams instance>}
@@ -654,19 +781,30 @@ print_routing_steps() {
 	say "  $(quote ibmcloud atracker route create --name "$ROUTING_NAME" --target-ids '<ID printed by target create>' --locations "$(routing_locations)")"
 }
 
-# print_permissions lists the access the app's identity needs and the commands that grant it;
-# it grants nothing, since that takes an account administrator.
+# print_permissions lists the access the app's identity needs and the commands that grant it,
+# then the access the deployer needs; it grants nothing, since that takes an account
+# administrator.
 #
-# Why Administrator: IBM documents that "You must have access to the target service to create
-# an authorization between services. You can grant only the level of access that you have as a
-# user of the target service." and that "You can remove any authorization between services in
-# the account if you are assigned the Administrator role on the target service." (Using
-# authorizations to grant access between services,
+# The identity must hold every role it grants: IBM documents that "You must have access to the
+# target service to create an authorization between services. You can grant only the level of
+# access that you have as a user of the target service." and that "You can remove any
+# authorization between services in the account if you are assigned the Administrator role on
+# the target service." (Using authorizations to grant access between services,
 # https://cloud.ibm.com/docs/account?topic=account-serviceauth, #create-auth and #remove-auth).
-# The app creates and deletes authorizations whose targets are kms, hs-crypto and is snapshots,
-# with roles up to AuthorizationDelegator and SnapshotRemoteAccountRestorer.
+# The roles granted come from the templates (internal/authz/templates.go): Reader to Block
+# Storage on kms and hs-crypto, plus Authorization Delegator for other accounts
+# (KMS_CONSUMER_ACCOUNTS), and Snapshot Remote Account Restorer on is snapshots for the
+# accounts in RESTORE_ALLOWED_ACCOUNTS; a role no configured grant uses is not asked for.
+# Administrator also carries the platform Viewer that listing instances, snapshots and the
+# authorizations themselves needs. Role names are IAM's display names, as --roles takes them.
+#
+# 'snapshotId=*' is the form IBM documents for "every resource of this VPC type" with this
+# command ("ibmcloud iam user-policy-create ... --service-name is --attributes instanceId=*",
+# IBM Cloud CLI reference, ibmcloud iam commands; "vpcId=*", VPC docs, "Assigning access with
+# resource attributes").
 print_permissions() {
-	local who cmd
+	local who
+	local -a cmd
 	if [[ -n $TRUSTED_PROFILE ]]; then
 		who="trusted profile $TRUSTED_PROFILE"
 		cmd=(ibmcloud iam trusted-profile-policy-create "$TRUSTED_PROFILE")
@@ -674,25 +812,51 @@ print_permissions() {
 		who="the owner of the API key in \$$API_KEY_ENV (a service ID is best)"
 		cmd=(ibmcloud iam service-policy-create '<SERVICE_ID>')
 	fi
+	local kms_roles='Administrator,Reader' is_roles=Viewer
+	[[ -n ${KMS_CONSUMER_ACCOUNTS:-} ]] && kms_roles+=',Authorization Delegator'
+	[[ -n ${RESTORE_ALLOWED_ACCOUNTS:-} ]] && is_roles='Administrator,Snapshot Remote Account Restorer'
 	say ""
-	say "IAM access that $who needs:"
-	say "  create and delete authorizations   Administrator on kms, hs-crypto, and is (snapshots)"
-	say "  read snapshots and their tags      Viewer on is (snapshots)"
-	say "  find KMS instances                 Viewer on resource groups, Viewer on kms and hs-crypto"
-	say "  read keys                          Reader on kms and hs-crypto"
-	if [[ -n ${IBMCLOUD_ACCOUNT_ID:-} ]]; then
-		say "  look up the account                nothing: IBMCLOUD_ACCOUNT_ID is set"
-	else
-		say "  look up the account                Viewer on iam-identity (or set IBMCLOUD_ACCOUNT_ID)"
+	say "IAM access that $who needs (it must hold each role it grants):"
+	say "  on kms and hs-crypto    Administrator (find instances, delete the authorizations it made),"
+	say "                          Reader (read keys; granted to Block Storage)"
+	if [[ -n ${KMS_CONSUMER_ACCOUNTS:-} ]]; then
+		say "                          Authorization Delegator (granted to the KMS_CONSUMER_ACCOUNTS)"
 	fi
-	say "Granted by an account administrator with (Administrator includes Viewer):"
-	say "  $(quote "${cmd[@]}" --roles Administrator,Reader --service-name kms)"
-	say "  $(quote "${cmd[@]}" --roles Administrator,Reader --service-name hs-crypto)"
-	say "  $(quote "${cmd[@]}" --roles Administrator --service-name is --attributes 'snapshotId=*')"
+	if [[ -n ${RESTORE_ALLOWED_ACCOUNTS:-} ]]; then
+		say "  on is snapshots         Administrator (read snapshots and tags, delete restore authorizations),"
+		say "                          Snapshot Remote Account Restorer (granted to RESTORE_ALLOWED_ACCOUNTS)"
+	else
+		say "  on is snapshots         Viewer (read snapshots and tags; no RESTORE_ALLOWED_ACCOUNTS: no restore grants)"
+	fi
+	say "  on resource groups      Viewer (find KMS instances)"
+	if [[ -n ${IBMCLOUD_ACCOUNT_ID:-} ]]; then
+		say "  to look up the account  nothing: IBMCLOUD_ACCOUNT_ID is set"
+	else
+		say "  to look up the account  Viewer on iam-identity (or set IBMCLOUD_ACCOUNT_ID)"
+	fi
+	say "Granted by an account administrator with:"
+	say "  $(quote "${cmd[@]}" --roles "$kms_roles" --service-name kms)"
+	say "  $(quote "${cmd[@]}" --roles "$kms_roles" --service-name hs-crypto)"
+	say "  $(quote "${cmd[@]}" --roles "$is_roles" --service-name is --attributes 'snapshotId=*')"
 	say "  $(quote "${cmd[@]}" --roles Viewer --resource-type resource-group)"
 	if [[ -z ${IBMCLOUD_ACCOUNT_ID:-} ]]; then
 		say "  $(quote "${cmd[@]}" --roles Viewer --service-name iam-identity)"
 	fi
+	say ""
+	say "You, the deployer, need: Writer on the Code Engine project (Administrator to create it);"
+	if [[ -n $BUILD_SOURCE ]]; then
+		# Code Engine docs, "Setting up authorities for image registries": the automatically
+		# created registry secret needs these on Container Registry.
+		say "  for the build, Administrator and Manager (with Reader, Writer) on container-registry;"
+	fi
+	if [[ -n $TRUSTED_PROFILE ]]; then
+		say "  for the trusted profile and its links, Administrator on iam-identity;"
+	fi
+	if ((SETUP_ROUTING)) || [[ -n $KAFKA_BROKERS ]]; then
+		say "  for the Activity Tracker route, Administrator on atracker and on the Event Streams"
+		say "  instance (messagehub) that it writes to;"
+	fi
+	say "  nothing else: the app and the job act with their own identity."
 }
 
 print_summary() {
@@ -773,9 +937,11 @@ main() {
 	select_project
 	ensure_secrets
 	[[ -n $TRUSTED_PROFILE ]] && ensure_trusted_profile
+	[[ -n $BUILD_SOURCE ]] && build_image
 	build_common_args
 	deploy_app
 	deploy_job
+	remove_stale_secrets
 	deploy_cron
 	deploy_kafka
 	((SETUP_ROUTING)) && setup_routing

@@ -78,7 +78,11 @@ func (e *Error) Error() string {
 	for i, p := range e.Problems {
 		lines[i] = "  " + p.String()
 	}
-	return fmt.Sprintf("invalid configuration (%d problems):\n%s", len(e.Problems), strings.Join(lines, "\n"))
+	count := "1 problem"
+	if len(e.Problems) != 1 {
+		count = fmt.Sprintf("%d problems", len(e.Problems))
+	}
+	return fmt.Sprintf("invalid configuration (%s):\n%s", count, strings.Join(lines, "\n"))
 }
 
 type variable struct {

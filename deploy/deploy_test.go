@@ -1,20 +1,18 @@
 // Tests of deploy.sh against a fake ibmcloud (testdata/fake-ibmcloud) that records every call
-// and keeps the resources it was asked to create, and of scripts/build.sh end to end.
+// and keeps the resources it was asked to create, of what it deploys running against the
+// emulator, and of scripts/build.sh (its release build end to end: release_test.go, run by
+// .ci/run).
 package deploy_test
 
 import (
 	"bytes"
 	"crypto/rand"
-	"debug/buildinfo"
-	"debug/elf"
 	"encoding/hex"
 	"errors"
-	"go/version"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -30,8 +28,11 @@ const (
 	kafkaSec   = "s2s-authorizer-kafka"
 	routing    = "s2s-authorizer-activity-events"
 	esCRN      = "crn:v1:bluemix:public:messagehub:us-south:a/0123456789abcdef0123456789abcdef:aaaabbbb-cccc-dddd-eeee-ffff00001111::"
-	minGo      = "go1.27.3"
 )
+
+// buildRunName is how deploy.sh names its build runs: Code Engine wants names that begin and
+// end with a lowercase letter, unique in the project.
+var buildRunName = regexp.MustCompile(`s2s-authorizer-[0-9]{8}-[0-9]{6}-[0-9]+-build`)
 
 // repoRoot is the repository root: go test runs the package in deploy/.
 func repoRoot(t *testing.T) string {
@@ -198,7 +199,7 @@ func isMutation(call string) bool {
 	}
 	for _, x := range w {
 		switch x {
-		case "create", "update", "delete", "rm", "select":
+		case "create", "update", "delete", "rm", "select", "submit":
 			return true
 		}
 		if strings.HasSuffix(x, "-create") || strings.HasSuffix(x, "-update") || strings.HasSuffix(x, "-delete") {
@@ -312,6 +313,7 @@ func deployCases(root string) []deployCase {
 				"ce job create": {
 					"--image icr.io/team/s2s-authorizer:1.0.0", "--registry-secret icr-pull",
 					"--trusted-profiles-enabled", "--env IBMCLOUD_TRUSTED_PROFILE=tp-s2s", "--argument job",
+					"--retrylimit 0",
 				},
 				"ce subscription cron create": {
 					"--destination " + jobName, "--destination-type job", "--schedule 0 3 * * *",
@@ -330,7 +332,7 @@ func deployCases(root string) []deployCase {
 			out1: []string{
 				"ibmcloud iam trusted-profile-policy-create tp-s2s --roles Administrator,Reader --service-name kms",
 				"ibmcloud iam trusted-profile-policy-create tp-s2s --roles Administrator,Reader --service-name hs-crypto",
-				"ibmcloud iam trusted-profile-policy-create tp-s2s --roles Administrator --service-name is --attributes 'snapshotId=*'",
+				"ibmcloud iam trusted-profile-policy-create tp-s2s --roles Viewer --service-name is --attributes 'snapshotId=*'",
 				"ibmcloud iam trusted-profile-policy-create tp-s2s --roles Viewer --resource-type resource-group",
 				"ibmcloud iam trusted-profile-policy-create tp-s2s --roles Viewer --service-name iam-identity",
 				"No Kafka subscription",
@@ -348,34 +350,41 @@ func deployCases(root string) []deployCase {
 				"ce project create --name authz",
 				"ce secret create --name " + credSecret,
 				"ce secret create --name " + tokSecret,
+				"ce buildrun submit --name s2s-authorizer-",
 				"ce application create --name " + appName,
 				"ce job create --name " + jobName,
 				"ce subscription cron create --name " + cronSub,
 			},
 			// The event token is kept; the API key may have been rotated, so it is written again.
+			// Each deploy builds the tree once.
 			second: []string{
 				"target -r eu-de -g security",
 				"ce project select --name authz",
 				"ce secret update --name " + credSecret,
+				"ce buildrun submit --name s2s-authorizer-",
 				"ce application update --name " + appName,
 				"ce job update --name " + jobName,
 				"ce subscription cron update --name " + cronSub,
 			},
 			args1: map[string][]string{
+				"ce buildrun submit": {
+					"--source " + root, "--strategy dockerfile", "--size large", "--wait",
+				},
 				"ce application create": {
-					"--build-source " + root, "--build-strategy dockerfile",
+					"--registry-secret ce-auto-icr-private-us-south",
 					"--env-from-secret " + credSecret, "--env-from-secret " + tokSecret,
 					"--env IBMCLOUD_ACCOUNT_ID=0123456789abcdef0123456789abcdef",
 					"--min-scale 0", "--max-scale 1", "--visibility public",
 				},
 				"ce job create": {
-					"--build-source " + root, "--env-from-secret " + credSecret, "--argument job",
+					"--registry-secret ce-auto-icr-private-us-south", "--env-from-secret " + credSecret,
+					"--argument job", "--retrylimit 0",
 				},
 				"ce subscription cron create": {"--schedule 15 1 * * 0", "--destination-type job"},
 			},
 			notArgs1: map[string][]string{
-				"ce application create": {"--trusted-profiles-enabled", "--visibility project"},
-				"ce job create":         {"--trusted-profiles-enabled"},
+				"ce application create": {"--trusted-profiles-enabled", "--visibility project", "--build-source"},
+				"ce job create":         {"--trusted-profiles-enabled", "--build-source"},
 			},
 			out1: []string{
 				"ibmcloud iam service-policy-create '<SERVICE_ID>' --roles Administrator,Reader --service-name kms",
@@ -458,7 +467,7 @@ func deployCases(root string) []deployCase {
 				"ce subscription kafka update --name " + kafkaSub,
 				"iam authorization-policy-create atracker messagehub Writer",
 				"atracker target update --target " + routing,
-				"atracker route update --route " + routing + " --target-ids fake-target-id",
+				"atracker route update --route " + routing + " --target-ids fake-target-id --locations us-south,global --force",
 			},
 			args1: map[string][]string{
 				"ce subscription kafka create": {"--secret es-creds"},
@@ -524,14 +533,14 @@ func TestDryRunChangesNothing(t *testing.T) {
 	}{
 		{
 			name: "deploy with API key",
-			args: []string{"--dry-run", "--api-key-env", "K", "--image", "icr.io/team/s2s:1", "--public", "--setup-routing",
+			args: []string{"--dry-run", "--api-key-env", "K", "--image", "icr.io/team/s2s:1", "--setup-routing",
 				"--kafka-brokers", "b0:9093", "--kafka-topic", "at", "--kafka-secret", "es", "--event-streams-crn", esCRN},
 			env: map[string]string{"K": key},
 			want: []string{
 				"+ ibmcloud target -r us-south -g Default",
 				"+ ibmcloud ce project create --name s2s-authorizer",
-				"+ ibmcloud ce application create --name s2s-authorizer --image icr.io/team/s2s:1 --env-from-secret s2s-authorizer-credentials --env-from-secret s2s-authorizer-event-token --port 8080 --min-scale 0 --max-scale 1 --visibility public",
-				"+ ibmcloud ce job create --name s2s-authorizer-reconcile --image icr.io/team/s2s:1 --env-from-secret s2s-authorizer-credentials --env-from-secret s2s-authorizer-event-token --argument job",
+				"+ ibmcloud ce application create --name s2s-authorizer --image icr.io/team/s2s:1 --env-from-secret s2s-authorizer-credentials --port 8080 --min-scale 0 --max-scale 1 --visibility project",
+				"+ ibmcloud ce job create --name s2s-authorizer-reconcile --image icr.io/team/s2s:1 --env-from-secret s2s-authorizer-credentials --argument job --retrylimit 0",
 				`+ ibmcloud ce subscription cron create --name s2s-authorizer-daily-reconcile --destination s2s-authorizer-reconcile --destination-type job --schedule '0 3 * * *' --data '{"reconcile":"all"}'`,
 				"+ ibmcloud ce subscription kafka create --name s2s-authorizer-activity-events --destination s2s-authorizer --destination-type app --secret es --topic at --broker b0:9093",
 				"+ ibmcloud atracker target create --name s2s-authorizer-activity-events --type event_streams --target-crn " + esCRN + " --brokers b0:9093 --topic at --service-to-service-enabled TRUE",
@@ -539,9 +548,10 @@ func TestDryRunChangesNothing(t *testing.T) {
 			},
 		},
 		{
-			name: "deploy with trusted profile",
+			name: "deploy with trusted profile, built from source",
 			args: []string{"--dry-run", "--trusted-profile", "tp"},
 			want: []string{
+				"+ ibmcloud ce application create --name s2s-authorizer --image '<image of build run s2s-authorizer-…-build>' --registry-secret '<registry secret of build run s2s-authorizer-…-build>' --trusted-profiles-enabled --env IBMCLOUD_TRUSTED_PROFILE=tp --port 8080 --min-scale 0 --max-scale 1 --visibility project",
 				"+ ibmcloud iam trusted-profile-create tp -d 'Runs s2s-authorizer in Code Engine'",
 				"+ ibmcloud iam trusted-profile-link-create tp --name ce-application-s2s-authorizer --cr-type CE --link-crn '<CRN of project s2s-authorizer>' --link-component-type application --link-component-name s2s-authorizer",
 			},
@@ -573,7 +583,9 @@ func TestDryRunChangesNothing(t *testing.T) {
 			if len(calls) > 0 {
 				t.Errorf("a dry run called ibmcloud:\n  %s", strings.Join(calls, "\n  "))
 			}
-			lines := strings.Split(res.stdout, "\n")
+			// Build run names carry the time and a random number.
+			plan := buildRunName.ReplaceAllString(res.stdout, "s2s-authorizer-…-build")
+			lines := strings.Split(plan, "\n")
 			for _, w := range c.want {
 				if !slices.Contains(lines, w) {
 					t.Errorf("the plan lacks the line\n  %s\nplan:\n%s", w, res.stdout)
@@ -618,8 +630,11 @@ func TestDryRunQuoting(t *testing.T) {
 
 func TestDelete(t *testing.T) {
 	t.Parallel()
-	deployArgs := []string{"--api-key-env", "K", "--image", "icr.io/team/s2s:1", "--public",
-		"--kafka-brokers", "b0:9093", "--kafka-topic", "at"}
+	// Public first (the event token secret), then with Kafka, which a public app cannot have.
+	deployArgs := [][]string{
+		{"--api-key-env", "K", "--image", "icr.io/team/s2s:1", "--public"},
+		{"--api-key-env", "K", "--image", "icr.io/team/s2s:1", "--kafka-brokers", "b0:9093", "--kafka-topic", "at"},
+	}
 	deployEnv := map[string]string{"K": "not-a-real-key", "KAFKA_PASSWORD": "not-a-real-password"}
 	deletes := []string{
 		"target -r us-south -g Default",
@@ -656,7 +671,9 @@ func TestDelete(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
-			f.mustRun(deployEnv, deployArgs...)
+			for _, args := range deployArgs {
+				f.mustRun(deployEnv, args...)
+			}
 			// A secret the script did not make must survive.
 			if err := os.WriteFile(filepath.Join(f.state, "secret.user-owned"), nil, 0o600); err != nil {
 				t.Fatal(err)
@@ -733,6 +750,18 @@ func TestPrerequisites(t *testing.T) {
 		{name: "Kafka without credentials", args: append(slices.Clone(ok), "--kafka-topic", "t", "--kafka-brokers", "b"), want: "--kafka-secret NAME or KAFKA_PASSWORD"},
 		{name: "routing without Event Streams", args: append(slices.Clone(ok), "--setup-routing"), want: "--setup-routing needs --kafka-brokers, --kafka-topic and --event-streams-crn"},
 		{name: "delete project without delete", args: []string{"--delete-project", "--yes"}, want: "--delete-project only goes with --delete"},
+		// A Kafka subscription cannot send an Authorization header: every event would get 401.
+		{
+			name: "public with a Kafka subscription",
+			args: append(slices.Clone(ok), "--public", "--kafka-brokers", "b", "--kafka-topic", "t", "--kafka-secret", "s"),
+			want: "--public does not go with a Kafka subscription: a public app requires the event token in an Authorization header, which a Code Engine Kafka subscription cannot send",
+		},
+		{
+			name: "event token with a Kafka subscription",
+			args: append(slices.Clone(ok), "--kafka-brokers", "b", "--kafka-topic", "t", "--kafka-secret", "s"),
+			env:  map[string]string{"EVENT_AUTH_TOKEN": "a-token-of-sixteen-chars"},
+			want: "EVENT_AUTH_TOKEN does not go with a Kafka subscription",
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -769,7 +798,9 @@ func TestSecretsStayHidden(t *testing.T) {
 	key := randomSecret(t, "api-key-")
 	password := randomSecret(t, "kafka-password-")
 	env := map[string]string{"S2S_KEY": key, "KAFKA_PASSWORD": password}
-	args := []string{"--api-key-env", "S2S_KEY", "--image", "icr.io/team/s2s:1", "--public",
+	// Public (an event token) first, then with the Kafka password (not public: refused).
+	args := []string{"--api-key-env", "S2S_KEY", "--image", "icr.io/team/s2s:1", "--public"}
+	kafkaArgs := []string{"--api-key-env", "S2S_KEY", "--image", "icr.io/team/s2s:1",
 		"--kafka-brokers", "b0:9093", "--kafka-topic", "at"}
 
 	var outputs, calls []string
@@ -778,6 +809,7 @@ func TestSecretsStayHidden(t *testing.T) {
 		calls = append(calls, f.calls()...)
 	}
 	record(f.mustRun(env, args...))
+	record(f.mustRun(env, kafkaArgs...))
 	stored := f.stateFile("secret." + credSecret)
 	if stored != "IBMCLOUD_API_KEY="+key+"\n" {
 		t.Errorf("the credentials secret holds %q, want the API key under IBMCLOUD_API_KEY", stored)
@@ -793,9 +825,10 @@ func TestSecretsStayHidden(t *testing.T) {
 
 	record(f.mustRun(env, args...))
 	if got := f.stateFile("secret." + tokSecret); got != tokenLine {
-		t.Errorf("the second run changed the event token")
+		t.Errorf("a later run changed the event token")
 	}
 	record(f.mustRun(env, append([]string{"--dry-run"}, args...)...))
+	record(f.mustRun(env, append([]string{"--dry-run"}, kafkaArgs...)...))
 	record(f.mustRun(env, "--delete", "--yes"))
 
 	everything := strings.Join(outputs, "\n") + strings.Join(calls, "\n")
@@ -908,6 +941,8 @@ func TestHelp(t *testing.T) {
 			"IBMCLOUD_KMS_URL", "IBMCLOUD_REGIONS", "RESTORE_TAG_PREFIX",
 			"RESTORE_ALLOWED_ACCOUNTS", "KMS_CONSUMER_ACCOUNTS", "KMS_SCOPE", "SYNC_MODE", "DRY_RUN",
 			"LOG_LEVEL", "POLICY_CACHE_TTL",
+			// What a deploy does that a user should know before running it.
+			".ceignore", "size large", "--retrylimit 0", "Switching identity", "Not\n                           with a Kafka subscription",
 		} {
 			if !strings.Contains(res.stdout, w) {
 				t.Errorf("%s does not mention %s", flag, w)
@@ -953,69 +988,6 @@ func relative(t *testing.T, root string, paths []string) []string {
 		out = append(out, r)
 	}
 	return out
-}
-
-// TestBuildScript builds the release binary as CI does. The first run on a machine downloads the
-// go1.27.3 toolchain when the installed Go is older; later runs use the cached one.
-func TestBuildScript(t *testing.T) {
-	t.Parallel()
-	root := repoRoot(t)
-	readInputs(t, root, "scripts", "go.mod", "go.sum", "function", "internal")
-	const stamp = "v0.0.0-buildtest.1"
-	bin := filepath.Join(t.TempDir(), "out", "s2s-authorizer")
-	cmd := exec.Command(bashPath(t), filepath.Join(root, "scripts", "build.sh"), bin)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "VERSION="+stamp, "GOOS=linux", "GOARCH="+runtime.GOARCH)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("build.sh: %v\n%s", err, out)
-	}
-
-	info, err := buildinfo.ReadFile(bin)
-	if err != nil {
-		t.Fatalf("reading the build information of %s: %v", bin, err)
-	}
-	if version.Compare(info.GoVersion, minGo) < 0 {
-		t.Errorf("built with %s, want %s or newer", info.GoVersion, minGo)
-	}
-	for _, w := range []string{"output:  " + bin, "bytes", info.GoVersion, stamp} {
-		if !strings.Contains(string(out), w) {
-			t.Errorf("build.sh output lacks %q:\n%s", w, out)
-		}
-	}
-	settings := map[string]string{}
-	for _, s := range info.Settings {
-		settings[s.Key] = s.Value
-	}
-	if settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" {
-		t.Errorf("CGO_ENABLED=%q -trimpath=%q, want 0 and true", settings["CGO_ENABLED"], settings["-trimpath"])
-	}
-	// With -trimpath, Go leaves -ldflags out of the build information; what -s -w do shows in the
-	// file instead, and -X in what the binary prints.
-	ef, err := elf.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ef.Close()
-	for _, p := range ef.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Errorf("%s has a program interpreter: it is not statically linked", bin)
-		}
-	}
-	if ef.Section(".symtab") != nil {
-		t.Errorf("%s has a symbol table: not linked with -s", bin)
-	}
-	if ef.Section(".debug_info") != nil {
-		t.Errorf("%s has DWARF data: not linked with -w", bin)
-	}
-
-	got, err := exec.Command(bin, "version").Output()
-	if err != nil {
-		t.Fatalf("%s version: %v", bin, err)
-	}
-	if !strings.Contains(string(got), stamp) {
-		t.Errorf("%s version printed %q, want %s", bin, got, stamp)
-	}
 }
 
 func TestBuildScriptUsage(t *testing.T) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/reconcile"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/record"
 )
@@ -105,6 +108,9 @@ func runServe(ctx context.Context, a *app, args []string) int {
 		fields = append(fields, zap.String("emulator", s.emulator.URL()))
 	}
 	s.Logger.Info("listening", fields...)
+	if s.emulator != nil {
+		localHint(a.stderr, s.emulator, "http://"+ln.Addr().String()+*path)
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -127,4 +133,17 @@ func runServe(ctx context.Context, a *app, args []string) int {
 	}
 	s.Logger.Info("stopped")
 	return exitOK
+}
+
+// localHint tells a person running serve --local where the app's emulator is and how to look at
+// what the app makes there: 'policies --local' would start a fresh emulator of its own, and the
+// address is otherwise only in a log line.
+func localHint(w io.Writer, emu *emulator.Server, url string) {
+	fmt.Fprintf(w, "serve --local: the app is at %s, its emulator at %s.\n", url, emu.URL())
+	fmt.Fprint(w, "To list the policies the app has made there, run in another terminal (from the repository):\n  env")
+	for _, kv := range emu.Env() {
+		name, value, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(w, " %s=%s", name, shellQuote(value))
+	}
+	fmt.Fprintln(w, " go run ./function policies")
 }

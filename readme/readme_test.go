@@ -3,9 +3,14 @@
 //
 //	<!-- test -->             run it with bash from the repository root; it must exit 0
 //	<!-- test: background --> start it and leave it running for the blocks after it
-//	<!-- test: ci -->         the test command: .ci/run must run exactly this line
+//	<!-- test: ci -->         .ci/run must run exactly this text: the test command itself, and
+//	                          the release build, which fetches Go 1.27.3 and compiles the
+//	                          binary a second time (minutes that 'go test' must not take)
 //
 // ibmcloud is the fake that deploy.sh's tests use, so deploy commands run without an account.
+// The Go commands run with the test's own race setting (GOFLAGS), so that 'go run' finds every
+// package in the build cache that 'go test -race ./...' has filled instead of compiling the
+// whole tree again without the race detector.
 package readme_test
 
 import (
@@ -139,10 +144,25 @@ func fakeIBMCloud(t *testing.T, root string) []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		// Keep what Go and the shell need; drop anything that would configure the function.
-		if name != "PATH" && !strings.HasPrefix(name, "IBMCLOUD_") && !strings.HasPrefix(name, "RESTORE_") &&
+		if name != "PATH" && name != "GOFLAGS" && !strings.HasPrefix(name, "IBMCLOUD_") && !strings.HasPrefix(name, "RESTORE_") &&
 			!strings.HasPrefix(name, "KMS_") && name != "EVENT_AUTH_TOKEN" && name != "DRY_RUN" {
 			env = append(env, kv)
 		}
 	}
-	return env
+	return append(env, "GOFLAGS="+goflags(t))
+}
+
+// goflags is the go command's GOFLAGS (environment or go env file), plus -race when this test
+// runs with the race detector.
+func goflags(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOFLAGS").Output()
+	if err != nil {
+		t.Fatalf("go env GOFLAGS: %v", err)
+	}
+	flags := strings.TrimSpace(string(out))
+	if raceEnabled {
+		flags = strings.TrimSpace(flags + " -race")
+	}
+	return flags
 }

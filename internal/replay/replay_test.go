@@ -183,7 +183,7 @@ func TestBadInput(t *testing.T) {
 		"cannot replay " + p("02-world.json") + ": a world file, not an event: pass it with --world",
 		"cannot replay " + p("03-expect.json") + ": an expectations file, not events: pass it with --expect",
 		"cannot replay " + p("06-bad-scenario.json") + `: scenario: steps[0]: json: unknown field "tag_atach"`,
-		"cannot replay " + p("07-scenario-bad-config.json") + `: scenario: config: invalid configuration (1 problems):`,
+		"cannot replay " + p("07-scenario-bad-config.json") + `: scenario: config: invalid configuration (1 problem):`,
 		"cannot replay " + p("08-scenario-secret.json") + ": scenario: config: IBMCLOUD_API_KEY: not a setting a scenario may change",
 		"cannot replay " + p("missing.json") + ": no such file or directory",
 		p("04-garbage.json") + "  -  -  - → rejected: malformed JSON at byte 38: unexpected end of JSON input",
