@@ -829,19 +829,12 @@ print_permissions() {
 		say "  on is snapshots         Viewer (read snapshots and tags; no RESTORE_ALLOWED_ACCOUNTS: no restore grants)"
 	fi
 	say "  on resource groups      Viewer (find KMS instances)"
-	if [[ -n ${IBMCLOUD_ACCOUNT_ID:-} ]]; then
-		say "  to look up the account  nothing: IBMCLOUD_ACCOUNT_ID is set"
-	else
-		say "  to look up the account  Viewer on iam-identity (or set IBMCLOUD_ACCOUNT_ID)"
-	fi
+	# The account comes from the IAM token's account.bss claim: no identity look-up, no role.
 	say "Granted by an account administrator with:"
 	say "  $(quote "${cmd[@]}" --roles "$kms_roles" --service-name kms)"
 	say "  $(quote "${cmd[@]}" --roles "$kms_roles" --service-name hs-crypto)"
 	say "  $(quote "${cmd[@]}" --roles "$is_roles" --service-name is --attributes 'snapshotId=*')"
 	say "  $(quote "${cmd[@]}" --roles Viewer --resource-type resource-group)"
-	if [[ -z ${IBMCLOUD_ACCOUNT_ID:-} ]]; then
-		say "  $(quote "${cmd[@]}" --roles Viewer --service-name iam-identity)"
-	fi
 	say ""
 	say "You, the deployer, need: Writer on the Code Engine project (Administrator to create it);"
 	if [[ -n $BUILD_SOURCE ]]; then

@@ -334,7 +334,6 @@ func deployCases(root string) []deployCase {
 				"ibmcloud iam trusted-profile-policy-create tp-s2s --roles Administrator,Reader --service-name hs-crypto",
 				"ibmcloud iam trusted-profile-policy-create tp-s2s --roles Viewer --service-name is --attributes 'snapshotId=*'",
 				"ibmcloud iam trusted-profile-policy-create tp-s2s --roles Viewer --resource-type resource-group",
-				"ibmcloud iam trusted-profile-policy-create tp-s2s --roles Viewer --service-name iam-identity",
 				"No Kafka subscription",
 			},
 		},
@@ -388,7 +387,6 @@ func deployCases(root string) []deployCase {
 			},
 			out1: []string{
 				"ibmcloud iam service-policy-create '<SERVICE_ID>' --roles Administrator,Reader --service-name kms",
-				"IBMCLOUD_ACCOUNT_ID is set",
 				"ibmcloud ce secret get --name " + tokSecret + " --decode",
 			},
 			notOut1: []string{"--service-name iam-identity"},
