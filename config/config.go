@@ -53,6 +53,7 @@ type Config struct {
 	PolicyCacheTTL         time.Duration
 	RestoreSubject         authz.RestoreSubject
 	PolicyCapHeadroom      int
+	MaxWritesPerSecond     float64
 	RecordDir              string
 }
 
@@ -112,6 +113,7 @@ var variables = []variable{
 	{name: "EVENT_AUTH_TOKEN", secret: true, parse: func(c *Config, v string) error { c.EventAuthToken = v; return checkToken(v) }},
 	{name: "LOG_LEVEL", def: "info", parse: parseLogLevel},
 	{name: "POLICY_CACHE_TTL", def: "60s", parse: parseTTL},
+	{name: "MAX_WRITES_PER_SECOND", def: "5", parse: parseWriteRate},
 	{name: "RESTORE_SUBJECT", def: string(authz.RestoreSubjectServerProtect), parse: parseRestoreSubject},
 	{name: "POLICY_CAP_HEADROOM", def: "100", parse: parseHeadroom},
 	{name: "RECORD_DIR", parse: func(c *Config, v string) error { c.RecordDir = v; return nil }},
@@ -364,5 +366,16 @@ func parseHeadroom(c *Config, v string) error {
 		return fmt.Errorf("want a whole number from 0 to 4019")
 	}
 	c.PolicyCapHeadroom = n
+	return nil
+}
+
+// parseWriteRate reads the pace of IAM policy writes per process, events and the full reconcile
+// together: IAM rate-limits writes (429), and a bulk tagging burst must not trip it.
+func parseWriteRate(c *Config, v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > 1000 {
+		return fmt.Errorf("want a number of writes per second above 0, at most 1000")
+	}
+	c.MaxWritesPerSecond = f
 	return nil
 }

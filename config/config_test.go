@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 		APIKey: "key", IAMURL: DefaultIAMURL, VPCURL: DefaultVPCURL, ResourceControllerURL: DefaultResourceControllerURL,
 		KMSURL: DefaultKMSURL, Regions: []string{"us-south"}, RestoreTagPrefix: "s2s-restore",
 		KMSScope: authz.ScopeInstance, SyncMode: plan.ModeSync, Port: 8080, LogLevel: "info", PolicyCacheTTL: time.Minute,
-		RestoreSubject: authz.RestoreSubjectServerProtect, PolicyCapHeadroom: 100,
+		RestoreSubject: authz.RestoreSubjectServerProtect, PolicyCapHeadroom: 100, MaxWritesPerSecond: 5,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -15,10 +15,10 @@ func TestMeasureCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []struct{ name, figure string }{
-		{"calls: converged snapshot tag event, warm", "1 call (GET /v1/snapshots/{id} ×1), 0 writes"},
-		{"calls: converged KMS root key event, warm", "1 call (GET /v2/resource_instances/{id} ×1), 0 writes"},
-		{"calls: snapshot tag event needing one change", "2 calls (GET /v1/snapshots/{id} ×1, POST /v2/policies ×1), 1 write: the converged event's reads + 1 write"},
-		{"calls: KMS root key event needing one change", "2 calls (GET /v2/resource_instances/{id} ×1, POST /v2/policies ×1), 1 write: the converged event's reads + 1 write"},
+		{"calls: converged snapshot tag event, warm", "2 calls (GET /v1/snapshots/{id} ×1, GET /v2/policies/{id} ×1), 0 writes"},
+		{"calls: converged KMS root key event, warm", "2 calls (GET /v2/policies/{id} ×1, GET /v2/resource_instances/{id} ×1), 0 writes"},
+		{"calls: snapshot tag event needing one change", "3 calls (GET /v1/snapshots/{id} ×2, POST /v2/policies ×1), 1 write (the converged event: 2 reads)"},
+		{"calls: KMS root key event needing one change", "3 calls (GET /v2/resource_instances/{id} ×2, POST /v2/policies ×1), 1 write (the converged event: 2 reads)"},
 		{"calls: duplicate event (same source and id)", "0 calls, 0 writes"},
 	}
 	if len(measures) != len(want) {

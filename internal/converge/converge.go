@@ -32,8 +32,13 @@ type Keys interface {
 }
 
 // Policies finds the policies a plan for one object needs, and writes (apply.Writer's contract).
+// Relevant may answer from a cache: the managed policies of the object and every policy whose
+// grant covers one of desired. Fresh answers the same from IAM now, reading the given services'
+// policies. Confirm reads one policy from IAM: false when it is gone or deleted.
 type Policies interface {
 	Relevant(ctx context.Context, object string, desired []authz.Authorization) ([]authz.Policy, error)
+	Fresh(ctx context.Context, object string, services []string, desired []authz.Authorization) ([]authz.Policy, error)
+	Confirm(ctx context.Context, id string) (bool, error)
 	apply.Writer
 }
 
@@ -44,6 +49,9 @@ type Object struct {
 	KeyType string
 	// KeyRemoved is set for delete and purge events: the key's type no longer matters.
 	KeyRemoved bool
+	// MayRemove is set when the event may mean that a grant is no longer wanted (a tag detached,
+	// a snapshot or key deleted or updated): the decision is then made from a fresh read of IAM.
+	MayRemove bool
 }
 
 // Outcome is the one word for what happened to an event or an object, the same in the HTTP
@@ -91,6 +99,8 @@ type Options struct {
 	// Ready, when set, makes sure before each object that what the rules need from IBM (the role
 	// CRNs IAM offers) is known; its error fails the object.
 	Ready func(ctx context.Context) error
+	// Limiter paces writes, shared with the full reconcile in the same process; nil: none.
+	Limiter apply.Limiter
 }
 
 // maxParallel bounds how many objects converge at once in one process.
@@ -136,48 +146,100 @@ func (c *Converger) converge(ctx context.Context, obj Object) Result {
 	}
 	unlock := c.locks.lock(t.Object)
 	defer unlock()
+
+	// Verify after writing: another writer (an app instance, the reconcile job) may have changed
+	// the object while this one planned, so after any write the object is read again, and a
+	// changed state is converged again. The last writer to finish therefore writes from a read
+	// that follows the last change. Bounded: a state that keeps changing fails transiently.
+	var records []apply.Result
+	st, done := c.read(ctx, obj)
+	for round := 1; ; round++ {
+		if done != nil {
+			done.Report.Results = append(records, done.Report.Results...)
+			return *done
+		}
+		r := c.plan(ctx, obj, st, round > 1)
+		wrote := r.Report.Writes() > 0
+		records = append(records, r.Report.Results...)
+		r.Report.Results = records
+		if r.Outcome == Unchanged && apply.Writes(records) > 0 {
+			r.Outcome = Applied // an earlier round wrote
+		}
+		if r.Err != nil || !wrote || c.opts.DryRun {
+			return r
+		}
+		if round == maxRounds {
+			r.Outcome, r.Err = Failed, apply.Transient(fmt.Errorf("converge %s: its state changed during %d rounds of writes; try again", t.Object, maxRounds))
+			return r
+		}
+		again, againDone := c.read(ctx, obj)
+		if againDone == nil && sameDesired(st.desired, again.desired) {
+			return r
+		}
+		st, done = again, againDone
+		if done != nil && done.Err == nil {
+			// The object is now ignored (a standard key): nothing more to write, and what was
+			// written stays reported.
+			done.Outcome = Applied
+		}
+	}
+}
+
+// maxRounds bounds the verify-after-write loop of one object.
+const maxRounds = 4
+
+// state is what an object's current state asks for.
+type state struct {
+	desired  []authz.Authorization
+	refusals []authz.Refusal
+	reason   string // why nothing is wanted, when the object is not there
+}
+
+// read reads the object and what it should have; done is set when there is nothing to plan (a
+// failed read, an object to ignore).
+func (c *Converger) read(ctx context.Context, obj Object) (state, *Result) {
+	t := obj.Target
 	switch t.Kind {
 	case authz.ObjectSnapshot:
-		return c.snapshot(ctx, t)
+		snap, err := c.snapshots.Get(ctx, t.CRN.Location, t.CRN.Resource)
+		if err != nil {
+			r := failed(t.Object, err)
+			return state{}, &r
+		}
+		st := state{}
+		st.desired, st.refusals = c.opts.Rules.ForSnapshot(snap)
+		if snap == nil {
+			// Said, so that an event naming a snapshot that is gone, or never was in that region
+			// (a typo in a hand-written event), does not look like a success.
+			st.reason = fmt.Sprintf("snapshot %s not found in %s: nothing to grant", t.CRN.Resource, t.CRN.Location)
+		}
+		return st, nil
 	case authz.ObjectKMSKey, authz.ObjectKMSInstance:
-		return c.kms(ctx, obj)
+		return c.readKMS(ctx, obj)
 	}
-	return Result{Object: t.Object, Outcome: Ignored, Reason: fmt.Sprintf("unknown object kind %q", t.Kind)}
+	return state{}, &Result{Object: t.Object, Outcome: Ignored, Reason: fmt.Sprintf("unknown object kind %q", t.Kind)}
 }
 
-func (c *Converger) snapshot(ctx context.Context, t authz.Target) Result {
-	snap, err := c.snapshots.Get(ctx, t.CRN.Location, t.CRN.Resource)
-	if err != nil {
-		return failed(t.Object, err)
-	}
-	desired, refusals := c.opts.Rules.ForSnapshot(snap)
-	r := c.plan(ctx, t.Object, desired)
-	r.Refusals = refusals
-	if snap == nil && r.Err == nil {
-		// Said, so that an event naming a snapshot that is gone, or never was in that region
-		// (a typo in a hand-written event), does not look like a success.
-		r.Reason = fmt.Sprintf("snapshot %s not found in %s: nothing to grant", t.CRN.Resource, t.CRN.Location)
-	}
-	if r.Outcome == Unchanged && len(refusals) > 0 {
-		r.Outcome = Refused
-	}
-	return r
-}
-
-func (c *Converger) kms(ctx context.Context, obj Object) Result {
+func (c *Converger) readKMS(ctx context.Context, obj Object) (state, *Result) {
 	t := obj.Target
 	inst := t.Instance()
 	keyScope := c.opts.Rules.KMSScope == authz.ScopeKey
+	if t.Kind == authz.ObjectKMSKey && !keyScope && t.Object == t.CRN.String() {
+		// A key addressed as itself in instance scope (a key-scope policy left from a scope
+		// switch): no key has grants of its own here.
+		return state{}, nil
+	}
 	var key *authz.Key
 	// In key scope the key's own state decides; in instance scope only its type does, and only
 	// when the event did not say it.
 	if t.Kind == authz.ObjectKMSKey && (keyScope || (authz.KeyTypeUnknown(obj.KeyType) && !obj.KeyRemoved)) {
 		var err error
 		if key, err = c.keys.Get(ctx, inst, t.CRN.Resource); err != nil {
-			return failed(t.Object, err)
+			r := failed(t.Object, err)
+			return state{}, &r
 		}
 		if key != nil && !key.Root && !key.Deleted {
-			return Result{Object: t.Object, Outcome: Ignored, Reason: authz.StandardKeyReason}
+			return state{}, &Result{Object: t.Object, Outcome: Ignored, Reason: authz.StandardKeyReason}
 		}
 	}
 	if keyScope && t.Kind == authz.ObjectKMSKey {
@@ -185,23 +247,59 @@ func (c *Converger) kms(ctx context.Context, obj Object) Result {
 		if key != nil && !key.Deleted {
 			root = &key.RootKey
 		}
-		return c.plan(ctx, t.Object, c.opts.Rules.ForKey(root))
+		return state{desired: c.opts.Rules.ForKey(root)}, nil
 	}
 	current, err := c.instances.Get(ctx, inst.GUID)
 	if err != nil {
-		return failed(t.Object, err)
+		r := failed(t.Object, err)
+		return state{}, &r
 	}
-	return c.plan(ctx, t.Object, c.opts.Rules.ForInstance(current))
+	return state{desired: c.opts.Rules.ForInstance(current)}, nil
 }
 
-func (c *Converger) plan(ctx context.Context, object string, desired []authz.Authorization) Result {
-	existing, err := c.policies.Relevant(ctx, object, desired)
+// sameDesired reports whether two reads of an object ask for the same grants.
+func sameDesired(a, b []authz.Authorization) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	keys := map[string]int{}
+	for _, d := range a {
+		keys[d.Key()]++
+	}
+	for _, d := range b {
+		keys[d.Key()]--
+	}
+	for _, n := range keys {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// plan plans the object's state against IAM and applies. No decision rests on state another
+// writer could have changed: a create is safe from any cache (IAM's 409 makes it idempotent); a
+// keep, or a policy not ours said to cover a grant, is confirmed with a GET of that policy; and a
+// decision that may leave a grant absent (an event that may mean a removal, a second round after
+// the state changed) is planned from a fresh read of the object's service's policies.
+func (c *Converger) plan(ctx context.Context, obj Object, st state, again bool) Result {
+	object := obj.Target.Object
+	var existing []authz.Policy
+	var err error
+	if again || obj.MayRemove {
+		existing, err = c.policies.Fresh(ctx, object, []string{serviceOf(obj.Target)}, st.desired)
+	} else {
+		existing, err = c.policies.Relevant(ctx, object, st.desired)
+	}
 	if err != nil {
 		return failed(object, err)
 	}
-	p := plan.Compute(desired, existing, c.opts.Mode)
-	report := apply.Apply(ctx, c.policies, p, apply.Options{DryRun: c.opts.DryRun})
-	r := Result{Object: object, Report: report, Err: report.Err()}
+	p := plan.Compute(st.desired, existing, c.opts.Mode)
+	if p, err = c.confirm(ctx, p, st.desired, existing); err != nil {
+		return failed(object, err)
+	}
+	report := apply.Apply(ctx, c.policies, p, apply.Options{DryRun: c.opts.DryRun, Limiter: c.opts.Limiter})
+	r := Result{Object: object, Report: report, Refusals: st.refusals, Err: report.Err()}
 	n := report.Count()
 	switch {
 	case r.Err != nil:
@@ -213,10 +311,55 @@ func (c *Converger) plan(ctx context.Context, object string, desired []authz.Aut
 		r.Outcome = Applied
 	case n[apply.Planned] > 0:
 		r.Outcome = Planned
+	case len(st.refusals) > 0:
+		r.Outcome = Refused
 	default:
-		r.Outcome = Unchanged
+		r.Outcome, r.Reason = Unchanged, st.reason
+	}
+	if r.Reason == "" && r.Err == nil {
+		r.Reason = st.reason
 	}
 	return r
+}
+
+// confirm asks IAM whether each policy the plan keeps, or counts as covering, is still there;
+// the plan is made again without those that are gone (at most twice: a second plan keeps only
+// what it just confirmed or what the first did).
+func (c *Converger) confirm(ctx context.Context, p plan.Plan, desired []authz.Authorization, existing []authz.Policy) (plan.Plan, error) {
+	confirmed := map[string]bool{}
+	for range 2 {
+		gone := map[string]bool{}
+		for _, ch := range p.Changes {
+			if ch.Action != plan.Keep && ch.Action != plan.Covered || confirmed[ch.Policy.ID] {
+				continue
+			}
+			ok, err := c.policies.Confirm(ctx, ch.Policy.ID)
+			if err != nil {
+				return p, err
+			}
+			confirmed[ch.Policy.ID] = ok
+			if !ok {
+				gone[ch.Policy.ID] = true
+			}
+		}
+		if len(gone) == 0 {
+			return p, nil
+		}
+		var left []authz.Policy
+		for _, e := range existing {
+			if !gone[e.ID] {
+				left = append(left, e)
+			}
+		}
+		existing = left
+		p = plan.Compute(desired, existing, c.opts.Mode)
+	}
+	return p, nil
+}
+
+// serviceOf is the service of the object's grants' resource, by which IAM's v2 list narrows.
+func serviceOf(t authz.Target) string {
+	return t.CRN.Service
 }
 
 func failed(object string, err error) Result {

@@ -47,6 +47,8 @@ func (f fakeKeys) Get(ctx context.Context, inst authz.KMSInstance, keyID string)
 
 type fakePolicies struct {
 	relevant func(ctx context.Context, object string, desired []authz.Authorization) ([]authz.Policy, error)
+	fresh    func(ctx context.Context, object string, services []string, desired []authz.Authorization) ([]authz.Policy, error)
+	confirm  func(ctx context.Context, id string) (bool, error)
 	create   func(ctx context.Context, a authz.Authorization) (authz.Policy, error)
 	delete   func(ctx context.Context, id string) error
 }
@@ -54,6 +56,12 @@ type fakePolicies struct {
 func (f fakePolicies) Relevant(ctx context.Context, object string, desired []authz.Authorization) ([]authz.Policy, error) {
 	return f.relevant(ctx, object, desired)
 }
+
+func (f fakePolicies) Fresh(ctx context.Context, object string, services []string, desired []authz.Authorization) ([]authz.Policy, error) {
+	return f.fresh(ctx, object, services, desired)
+}
+
+func (f fakePolicies) Confirm(ctx context.Context, id string) (bool, error) { return f.confirm(ctx, id) }
 
 func (f fakePolicies) Create(ctx context.Context, a authz.Authorization) (authz.Policy, error) {
 	return f.create(ctx, a)
@@ -144,6 +152,10 @@ func (a *account) getKey(_ context.Context, inst authz.KMSInstance, keyID string
 // whose grant equals a desired one.
 func (a *account) relevant(_ context.Context, object string, desired []authz.Authorization) ([]authz.Policy, error) {
 	a.log("relevant " + object)
+	return a.policiesOf(object, desired), nil
+}
+
+func (a *account) policiesOf(object string, desired []authz.Authorization) []authz.Policy {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []authz.Policy
@@ -153,7 +165,22 @@ func (a *account) relevant(_ context.Context, object string, desired []authz.Aut
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out
+}
+
+// fresh answers like relevant, from the account's truth: the fake has no cache to be stale.
+func (a *account) fresh(ctx context.Context, object string, _ []string, desired []authz.Authorization) ([]authz.Policy, error) {
+	a.log("fresh " + object)
+	return a.policiesOf(object, desired), nil
+}
+
+// confirm says whether the policy is there.
+func (a *account) confirm(_ context.Context, id string) (bool, error) {
+	a.log("confirm " + id)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.policies[id]
+	return ok, nil
 }
 
 // create keeps the Writer contract: one policy per type, subject and resource.
@@ -196,7 +223,7 @@ func (a *account) ports() ports {
 		snapshots: fakeSnapshots{get: a.getSnapshot},
 		instances: fakeInstances{get: a.getInstance},
 		keys:      fakeKeys{get: a.getKey},
-		policies:  fakePolicies{relevant: a.relevant, create: a.create, delete: a.delete},
+		policies:  fakePolicies{relevant: a.relevant, fresh: a.fresh, confirm: a.confirm, create: a.create, delete: a.delete},
 	}
 }
 
@@ -353,7 +380,13 @@ func TestKeyEvents(t *testing.T) {
 			if r.Outcome != tt.wantOutcome || r.Reason != tt.wantReason || r.Err != nil {
 				t.Errorf("outcome %s %q (%v), want %s %q", r.Outcome, r.Reason, r.Err, tt.wantOutcome, tt.wantReason)
 			}
-			if diff := cmp.Diff(tt.wantReads, acct.called("key", "instance")); diff != "" {
+			wantReads := tt.wantReads
+			if len(tt.wantWrites) > 0 {
+				// After a write the object is read again, to verify that its state did not change
+				// meanwhile.
+				wantReads = append(slices.Clone(wantReads), wantReads...)
+			}
+			if diff := cmp.Diff(wantReads, acct.called("key", "instance")); diff != "" {
 				t.Errorf("reads (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.wantWrites, acct.called("create", "delete")); diff != "" {

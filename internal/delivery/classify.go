@@ -111,7 +111,7 @@ func Classify(ev *ActivityEvent, rules authz.Rules, regions []string) (Decision,
 		return d, nil
 	}
 	if !isKey {
-		return Decision{Object: &converge.Object{Target: target}}, nil
+		return Decision{Object: &converge.Object{Target: target, MayRemove: mayRemove(ev.Action)}}, nil
 	}
 	if service := strings.SplitN(ev.Action, ".", 2)[0]; service != c.Service {
 		return Decision{}, fmt.Errorf("target.id: a %s action on a %s key", service, c.Service)
@@ -120,7 +120,14 @@ func Classify(ev *ActivityEvent, rules authz.Rules, regions []string) (Decision,
 	if keyType == authz.StandardKeyType {
 		return Decision{Ignore: authz.StandardKeyReason}, nil
 	}
-	return Decision{Object: &converge.Object{Target: target, KeyType: keyType, KeyRemoved: key.removed}}, nil
+	return Decision{Object: &converge.Object{Target: target, KeyType: keyType, KeyRemoved: key.removed, MayRemove: key.removed}}, nil
+}
+
+// mayRemove reports whether a snapshot event may mean that a grant is no longer wanted: a tag
+// detached, the snapshot deleted, or updated (tags set through the VPC API emit an update; facts
+// file, section 4). Such a decision is then made from a fresh read of IAM, not the cache.
+func mayRemove(action string) bool {
+	return strings.HasSuffix(action, ".tag.detach") || strings.HasSuffix(action, ".delete") || strings.HasSuffix(action, ".update")
 }
 
 // regionDecision says whether an object in location is acted on. Keys are read wherever VPC

@@ -17,11 +17,20 @@ import (
 )
 
 // Store is the IAM adapter underneath: List returns every active authorization policy of the
-// account; Create and Delete keep apply.Writer's contract, which the index keeps in turn.
+// account, ListService those whose resource is of one service, Get one policy (an error matching
+// apply.ErrNotFound when it is gone); Create and Delete keep apply.Writer's contract, which the
+// index keeps in turn.
 type Store interface {
 	List(ctx context.Context) ([]authz.Policy, error)
+	ListService(ctx context.Context, service string) ([]authz.Policy, error)
+	Get(ctx context.Context, id string) (authz.Policy, error)
 	apply.Writer
 }
+
+// createdLag is how long a policy this process created may be missing from IAM's reads: after a
+// create, GET can answer 404 for a while (Terraform retries for 5 minutes; facts file,
+// section 2), and that is not the policy being gone.
+const createdLag = 5 * time.Minute
 
 // Index is safe for concurrent use.
 type Index struct {
@@ -35,7 +44,10 @@ type Index struct {
 	// listing the whole account.
 	loadMu sync.Mutex
 
-	mu         sync.RWMutex
+	mu sync.RWMutex
+	// created are the policies this process created, and when: a read that lags is no proof they
+	// are gone.
+	created    map[string]time.Time
 	loadedAt   time.Time
 	valid      bool
 	generation int
@@ -94,7 +106,7 @@ func removeFrom(m map[string]set, k, id string) {
 // would bring the account within headroom of authz.AccountPolicyCap are refused (negative: never refused
 // here; IAM's own refusal still is).
 func New(store Store, ttl time.Duration, headroom int) *Index {
-	x := &Index{store: store, ttl: ttl, now: time.Now, headroom: headroom}
+	x := &Index{store: store, ttl: ttl, now: time.Now, headroom: headroom, created: map[string]time.Time{}}
 	x.reset(0)
 	return x
 }
@@ -177,16 +189,77 @@ func (x *Index) Create(ctx context.Context, a authz.Authorization) (authz.Policy
 		x.write(func() { x.add(conflict.Existing) })
 		x.Invalidate()
 	case err == nil:
-		x.write(func() { x.add(p) })
+		now := x.now()
+		x.write(func() {
+			x.add(p)
+			x.created[p.ID] = now
+			x.pruneCreated(now)
+		})
 	}
 	return p, err
+}
+
+// Confirm reads a policy the index holds from IAM, so that keeping a grant never rests on what
+// another writer may have changed: false when IAM says it is gone or deleted (the index then
+// forgets it), unless this process created it so recently that IAM's reads may lag.
+func (x *Index) Confirm(ctx context.Context, id string) (bool, error) {
+	p, err := x.store.Get(ctx, id)
+	switch {
+	case err == nil && p.Active():
+		return true, nil
+	case err != nil && !apply.IsNotFound(err):
+		return false, err
+	case err != nil:
+		// 404: gone, unless this process made it so recently that IAM's reads may lag. A policy
+		// IAM answers with state "deleted" is gone whoever made it.
+		x.mu.RLock()
+		createdAt, ours := x.created[id]
+		x.mu.RUnlock()
+		if ours && x.now().Sub(createdAt) < createdLag {
+			return true, nil
+		}
+	}
+	x.write(func() { x.remove(id) })
+	return false, nil
+}
+
+// Fresh is Relevant from IAM now, not from the index: the policies of the given services, read
+// narrowed by service, for a decision that leaves a grant absent. What it finds that the index
+// did not know is added to the index.
+func (x *Index) Fresh(ctx context.Context, object string, services []string, desired []authz.Authorization) ([]authz.Policy, error) {
+	var listed []authz.Policy
+	for _, s := range services {
+		ps, err := x.store.ListService(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		listed = append(listed, ps...)
+	}
+	keys := map[string]bool{}
+	for _, d := range desired {
+		for _, k := range d.CoveringKeys() {
+			keys[k] = true
+		}
+	}
+	var out []authz.Policy
+	for _, p := range listed {
+		if !p.Active() {
+			continue
+		}
+		o, marked := authz.ParseOwner(p.Description)
+		if (marked && o.Object == object) || keys[p.Key()] {
+			out = append(out, p)
+			x.write(func() { x.add(p) })
+		}
+	}
+	return out, nil
 }
 
 // Delete deletes through the store and forgets the policy.
 func (x *Index) Delete(ctx context.Context, id string) error {
 	err := x.store.Delete(ctx, id)
 	if err == nil || apply.IsNotFound(err) {
-		x.write(func() { x.remove(id) })
+		x.write(func() { x.remove(id); delete(x.created, id) })
 	}
 	if apply.IsNotFound(err) {
 		x.Invalidate()
@@ -247,4 +320,17 @@ func (x *Index) ensure(ctx context.Context) error {
 	x.loadedAt = started
 	x.valid = x.generation == generation
 	return nil
+}
+
+// pruneCreated forgets creations older than the lag, so that the record stays as small as the
+// writes of the last few minutes.
+func (x *Index) pruneCreated(now time.Time) {
+	if len(x.created) < 1024 {
+		return
+	}
+	for id, at := range x.created {
+		if now.Sub(at) >= createdLag {
+			delete(x.created, id)
+		}
+	}
 }

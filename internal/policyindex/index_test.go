@@ -58,6 +58,30 @@ func (f *fakeIAM) List(context.Context) ([]authz.Policy, error) {
 	return out, nil
 }
 
+func (f *fakeIAM) ListService(ctx context.Context, service string) ([]authz.Policy, error) {
+	all, err := f.List(ctx)
+	var out []authz.Policy
+	for _, p := range all {
+		if p.Resource("serviceName") == service {
+			out = append(out, p)
+		}
+	}
+	return out, err
+}
+
+func (f *fakeIAM) Get(_ context.Context, id string) (authz.Policy, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.failure("get"); err != nil {
+		return authz.Policy{}, err
+	}
+	p, ok := f.policies[id]
+	if !ok {
+		return authz.Policy{}, fmt.Errorf("get %s: %w", id, apply.ErrNotFound)
+	}
+	return p, nil
+}
+
 func (f *fakeIAM) Create(_ context.Context, a authz.Authorization) (authz.Policy, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -8,12 +8,13 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
 )
@@ -45,10 +46,9 @@ type Options struct {
 	Regions []string
 	Mode    plan.Mode
 	DryRun  bool
-	// Concurrency bounds writes in flight; 4 when below 1.
+	// Concurrency bounds the objects converged at once; 4 when below 1. Writes are paced by the
+	// converger's limiter, which the event path shares.
 	Concurrency int
-	// MaxWritesPerSecond paces writes for IAM's rate limits; 5 when 0, unlimited when negative.
-	MaxWritesPerSecond float64
 	// Ready, when set, makes sure before the run that what the rules need from IBM (the role
 	// CRNs IAM offers) is known; its error stops the run before any read.
 	Ready func(ctx context.Context) error
@@ -62,6 +62,8 @@ type Report struct {
 	// ReadErrors are the parts of the account that could not be read; managed policies of
 	// objects there were left alone, since their objects' state is unknown.
 	ReadErrors []error
+	// ObjectErrors are objects whose converge failed before it planned anything.
+	ObjectErrors []error
 	// OutOfScope counts managed policies left alone because their object is outside what this
 	// run read (another region, an unreadable part).
 	OutOfScope int
@@ -73,11 +75,19 @@ type Report struct {
 }
 
 // Failed reports whether anything went wrong: a read or a write.
-func (r Report) Failed() bool { return len(r.ReadErrors) > 0 || r.Applied.Err() != nil }
+func (r Report) Failed() bool {
+	return len(r.ReadErrors) > 0 || len(r.ObjectErrors) > 0 || r.Applied.Err() != nil
+}
+
+// Converger converges one object, as for an event.
+type Converger interface {
+	Converge(ctx context.Context, obj converge.Object) converge.Result
+}
 
 // Reconciler runs full reconciles.
 type Reconciler struct {
 	opts      Options
+	converger Converger
 	snapshots Snapshots
 	instances Instances
 	keys      Keys
@@ -85,14 +95,11 @@ type Reconciler struct {
 }
 
 // New builds a Reconciler over the adapters.
-func New(o Options, snapshots Snapshots, instances Instances, keys Keys, policies Policies) *Reconciler {
+func New(o Options, c Converger, snapshots Snapshots, instances Instances, keys Keys, policies Policies) *Reconciler {
 	if o.Concurrency < 1 {
 		o.Concurrency = 4
 	}
-	if o.MaxWritesPerSecond == 0 {
-		o.MaxWritesPerSecond = 5
-	}
-	return &Reconciler{opts: o, snapshots: snapshots, instances: instances, keys: keys, policies: policies}
+	return &Reconciler{opts: o, converger: c, snapshots: snapshots, instances: instances, keys: keys, policies: policies}
 }
 
 // scope records which objects this run knows the state of.
@@ -179,16 +186,90 @@ func (r *Reconciler) Run(ctx context.Context) Report {
 		existing = append(existing, p)
 	}
 	rep.Plan = plan.Compute(desired, existing, r.opts.Mode)
-
-	limit := rate.Inf
-	if r.opts.MaxWritesPerSecond > 0 {
-		limit = rate.Limit(r.opts.MaxWritesPerSecond)
+	if r.opts.DryRun {
+		rep.Applied = apply.Apply(ctx, r.policies, rep.Plan, apply.Options{DryRun: true})
+	} else {
+		r.converge(ctx, &rep)
 	}
-	rep.Applied = apply.Apply(ctx, r.policies, rep.Plan, apply.Options{
-		DryRun: r.opts.DryRun, Concurrency: r.opts.Concurrency, Limiter: rate.NewLimiter(limit, 1),
-	})
 	rep.Duration = time.Since(start)
 	return rep
+}
+
+// converge writes what the plan wants written, object by object through the same converger as
+// events, under the same per-object lock: the listing is minutes old by the time of a write,
+// and an event may have changed the object since, so each object the plan would write is read
+// again and converged from that read (verify after write included). Changes that write nothing
+// are reported as planned.
+func (r *Reconciler) converge(ctx context.Context, rep *Report) {
+	var quiet plan.Plan
+	var objects []string
+	seen := map[string]bool{}
+	for _, c := range rep.Plan.Changes {
+		switch c.Action {
+		case plan.Create, plan.Delete, plan.Replace:
+			if o := c.Object(); !seen[o] {
+				seen[o] = true
+				objects = append(objects, o)
+			}
+		}
+	}
+	for _, c := range rep.Plan.Changes {
+		if !seen[c.Object()] {
+			quiet.Changes = append(quiet.Changes, c)
+		}
+	}
+	rep.Applied = apply.Apply(ctx, r.policies, quiet, apply.Options{})
+	results := make([]converge.Result, len(objects))
+	sem := make(chan struct{}, r.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, o := range objects {
+		obj, err := r.object(o)
+		if err != nil {
+			results[i] = converge.Result{Object: o, Outcome: converge.Failed, Err: err}
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i] = r.converger.Converge(ctx, obj)
+		}()
+	}
+	wg.Wait()
+	for _, res := range results {
+		rep.Applied.Results = append(rep.Applied.Results, res.Report.Results...)
+		rep.Refusals = appendNew(rep.Refusals, res.Refusals)
+		if res.Err != nil && len(res.Report.Results) == 0 {
+			rep.ObjectErrors = append(rep.ObjectErrors, fmt.Errorf("%s: %w", res.Object, res.Err))
+		}
+	}
+}
+
+// object is the object a plan line's CRN names, addressed by that CRN (a key-scope policy's key
+// in instance scope too, so that the policy is found).
+func (r *Reconciler) object(object string) (converge.Object, error) {
+	c, err := crn.Parse(object)
+	if err != nil {
+		return converge.Object{}, err
+	}
+	t, err := r.opts.Rules.Target(c)
+	if err != nil {
+		return converge.Object{}, err
+	}
+	t.Object = object
+	// The run's own listing is the fresh read of its decisions: the index was refreshed at its
+	// start and is written through since.
+	return converge.Object{Target: t}, nil
+}
+
+// appendNew adds the refusals not there yet: the converger reads again what the listing read.
+func appendNew(have, more []authz.Refusal) []authz.Refusal {
+	for _, m := range more {
+		if !slices.Contains(have, m) {
+			have = append(have, m)
+		}
+	}
+	return have
 }
 
 // covers reports whether this run read the state of object, so that a managed policy of it may

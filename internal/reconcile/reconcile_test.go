@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
 
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/fixture"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/localrun"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/reconcile"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
@@ -179,8 +181,10 @@ func TestListCallsArePages(t *testing.T) {
 	calls := e.Emulator.Stats().Calls
 	// 2,000 snapshots at 100 a page; 202 policies (200 restores + 2 KMS) are created, so listing
 	// them afterwards takes 3 pages, but this run listed before creating: 1 page.
-	if calls["GET /v1/snapshots"] != 20 || calls["GET /v1/snapshots/{id}"] != 0 {
-		t.Errorf("snapshot calls %v, want 20 list pages and no single reads", calls)
+	// Each snapshot the run writes for is read again right before the write, and once more to
+	// verify that nothing changed meanwhile (another writer may be at work): 2 × 200.
+	if calls["GET /v1/snapshots"] != 20 || calls["GET /v1/snapshots/{id}"] != 400 {
+		t.Errorf("snapshot calls %v, want 20 list pages and 2 single reads per written snapshot", calls)
 	}
 	if calls["GET /v2/policies"] != 1 || calls["POST /v2/policies"] != 202 {
 		t.Errorf("policy calls %v, want 1 list page and 202 creates", calls)
@@ -253,8 +257,13 @@ func TestUnreadableRegionKeepsItsPolicies(t *testing.T) {
 func TestScopeSwitch(t *testing.T) {
 	e := te.Start(t, te.World(), nil)
 	run(e, false)
-	rt := *e.Runtime
-	rt.Config.KMSScope = authz.ScopeKey
+	// The next release runs with key scope against the same account.
+	cfg := e.Runtime.Config
+	cfg.KMSScope = authz.ScopeKey
+	rt, err := localrun.Build(context.Background(), e.Emulator, cfg, zap.NewNop(), te.FastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if rep := rt.Reconciler(0, -1).Run(context.Background()); rep.Failed() {
 		t.Fatalf("%v %v", rep.ReadErrors, rep.Applied.Err())
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
@@ -25,7 +26,9 @@ type Runtime struct {
 	Cloud     *ibm.Cloud
 	Index     *policyindex.Index
 	Converger *converge.Converger
-	Logger    *zap.Logger
+	// Limiter paces the process's writes, shared by the converger and the full reconcile.
+	Limiter *rate.Limiter
+	Logger  *zap.Logger
 }
 
 // Build validates cfg (a *config.Error when it is unusable), connects to IBM Cloud (or whatever
@@ -45,9 +48,12 @@ func Build(ctx context.Context, cfg config.Config, logger *zap.Logger, o ibm.Opt
 	}
 	cfg.AccountID = cloud.AccountID
 	index := policyindex.New(cloud.Policies, cfg.PolicyCacheTTL, cfg.PolicyCapHeadroom)
-	conv := converge.New(converge.Options{Rules: rules(cfg, cloud), Mode: cfg.SyncMode, DryRun: cfg.DryRun, Ready: cloud.Roles.Ready},
+	// One pace for every write of this process, events and the full reconcile alike, for IAM's
+	// rate limits.
+	limiter := rate.NewLimiter(rate.Limit(cfg.MaxWritesPerSecond), 1)
+	conv := converge.New(converge.Options{Rules: rules(cfg, cloud), Mode: cfg.SyncMode, DryRun: cfg.DryRun, Ready: cloud.Roles.Ready, Limiter: limiter},
 		cloud.Snapshots, cloud.Instances, cloud.Keys, index)
-	return &Runtime{Config: cfg, Cloud: cloud, Index: index, Converger: conv, Logger: logger}, nil
+	return &Runtime{Config: cfg, Cloud: cloud, Index: index, Converger: conv, Limiter: limiter, Logger: logger}, nil
 }
 
 // Settings are the IBM endpoints and credentials of cfg, as the adapters take them.
@@ -80,11 +86,19 @@ func (r *Runtime) Service(tick func(context.Context) string) *handlers.Service {
 	return handlers.NewService(r.Converger, handlers.Options{Rules: rules(r.Config, r.Cloud), Regions: r.Config.Regions, Logger: r.Logger, Tick: tick})
 }
 
-// Reconciler is the full reconcile over the runtime's adapters and policy index, with its rules,
-// mode and dry run; zero limits take the reconciler's defaults, a negative rate none.
+// Reconciler is the full reconcile over the runtime's adapters, policy index and converger, with
+// its rules, mode and dry run; concurrency 0 takes the reconciler's default. A positive
+// maxWritesPerSecond sets the write pace this process shares between events and the reconcile,
+// a negative one lifts it, 0 keeps MAX_WRITES_PER_SECOND.
 func (r *Runtime) Reconciler(concurrency int, maxWritesPerSecond float64) *reconcile.Reconciler {
+	switch {
+	case maxWritesPerSecond > 0:
+		r.Limiter.SetLimit(rate.Limit(maxWritesPerSecond))
+	case maxWritesPerSecond < 0:
+		r.Limiter.SetLimit(rate.Inf)
+	}
 	return reconcile.New(reconcile.Options{
 		Rules: rules(r.Config, r.Cloud), Regions: r.Config.Regions, Mode: r.Config.SyncMode, DryRun: r.Config.DryRun,
-		Concurrency: concurrency, MaxWritesPerSecond: maxWritesPerSecond, Ready: r.Cloud.Roles.Ready,
-	}, r.Cloud.Snapshots, r.Cloud.Instances, r.Cloud.Keys, r.Index)
+		Concurrency: concurrency, Ready: r.Cloud.Roles.Ready,
+	}, r.Converger, r.Cloud.Snapshots, r.Cloud.Instances, r.Cloud.Keys, r.Index)
 }
