@@ -35,6 +35,7 @@ const (
 type Config struct {
 	APIKey                 string
 	TrustedProfile         string
+	CRTokenFile            string
 	AccountID              string
 	IAMURL                 string
 	VPCURL                 string
@@ -97,6 +98,7 @@ type variable struct {
 var variables = []variable{
 	{name: "IBMCLOUD_API_KEY", secret: true, parse: func(c *Config, v string) error { c.APIKey = v; return checkSecret(v) }},
 	{name: "IBMCLOUD_TRUSTED_PROFILE", parse: func(c *Config, v string) error { c.TrustedProfile = v; return checkProfile(v) }},
+	{name: "IBMCLOUD_CR_TOKEN_FILE", parse: func(c *Config, v string) error { c.CRTokenFile = v; return nil }},
 	{name: "IBMCLOUD_ACCOUNT_ID", parse: func(c *Config, v string) error { c.AccountID = v; return checkOptionalAccount(v) }},
 	{name: "IBMCLOUD_IAM_URL", def: DefaultIAMURL, parse: func(c *Config, v string) error { c.IAMURL = v; return checkURL(v) }},
 	{name: "IBMCLOUD_VPC_URL", def: DefaultVPCURL, parse: func(c *Config, v string) error { c.VPCURL = v; return checkURL(v) }},

@@ -129,16 +129,22 @@ type wire struct {
 	Object   string      `json:"object,omitempty"`
 	Grant    string      `json:"grant"`
 	PolicyID string      `json:"policy_id,omitempty"`
-	Writes   int         `json:"writes"`
-	Reason   string      `json:"reason,omitempty"`
-	Error    string      `json:"error,omitempty"`
+	// CreatedBy is who made an imitation, so that the answer to an event names them.
+	CreatedBy string `json:"created_by,omitempty"`
+	Writes    int    `json:"writes"`
+	Reason    string `json:"reason,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // MarshalJSON is the record's JSON form: op (the plan's verb), symbol, result (the outcome),
-// kind, object, grant, policy_id, writes and error.
+// kind, object, grant, policy_id, created_by (of an imitation), writes and error.
 func (r Result) MarshalJSON() ([]byte, error) {
-	return json.Marshal(wire{Op: r.Op(), Symbol: r.Symbol(), Result: r.Outcome, Kind: string(r.Kind()), Object: r.Object(),
-		Grant: r.Grant(), PolicyID: r.PolicyID, Writes: r.Writes, Reason: r.Reason, Error: errText(r.Err)})
+	w := wire{Op: r.Op(), Symbol: r.Symbol(), Result: r.Outcome, Kind: string(r.Kind()), Object: r.Object(),
+		Grant: r.Grant(), PolicyID: r.PolicyID, Writes: r.Writes, Reason: r.Reason, Error: errText(r.Err)}
+	if r.Outcome == Imitation {
+		w.CreatedBy = createdBy(r.Change.Policy.CreatedBy)
+	}
+	return json.Marshal(w)
 }
 
 // UnmarshalJSON reads a record another process wrote (replay reading serve's answer).
@@ -147,7 +153,7 @@ func (r *Result) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	*r = Result{Change: plan.Change{Action: w.Op}, Outcome: w.Result, PolicyID: w.PolicyID, Writes: w.Writes, Reason: w.Reason,
+	*r = Result{Change: plan.Change{Action: w.Op, Policy: authz.Policy{CreatedBy: w.CreatedBy}}, Outcome: w.Result, PolicyID: w.PolicyID, Writes: w.Writes, Reason: w.Reason,
 		view: &view{kind: w.Kind, object: w.Object, grant: w.Grant}}
 	if w.Error != "" {
 		r.Err = errors.New(w.Error)

@@ -61,7 +61,9 @@ func (f fakePolicies) Fresh(ctx context.Context, object string, services []strin
 	return f.fresh(ctx, object, services, desired)
 }
 
-func (f fakePolicies) Confirm(ctx context.Context, id string) (bool, error) { return f.confirm(ctx, id) }
+func (f fakePolicies) Confirm(ctx context.Context, id string) (bool, error) {
+	return f.confirm(ctx, id)
+}
 
 func (f fakePolicies) Create(ctx context.Context, a authz.Authorization) (authz.Policy, error) {
 	return f.create(ctx, a)

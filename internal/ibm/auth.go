@@ -21,7 +21,10 @@ type Authenticator interface {
 type Credentials struct {
 	APIKey         string
 	TrustedProfile string
-	IAMURL         string
+	// CRTokenFile is where the compute-resource token is read for a trusted profile; "" takes
+	// go-sdk-core's default paths (Code Engine's among them).
+	CRTokenFile string
+	IAMURL      string
 }
 
 // NewAuthenticator builds the API-key authenticator (its token URL pointed at IAMURL, so the
@@ -37,7 +40,7 @@ func NewAuthenticator(c Credentials, o Options) (Authenticator, error) {
 		}
 		return opaque{a}, nil
 	case c.TrustedProfile != "":
-		a := &core.ContainerAuthenticator{URL: c.IAMURL, Client: client}
+		a := &core.ContainerAuthenticator{URL: c.IAMURL, Client: client, CRTokenFilename: c.CRTokenFile}
 		// Profile IDs look like Profile-<uuid>; anything else is a profile name.
 		if strings.HasPrefix(c.TrustedProfile, "Profile-") {
 			a.IAMProfileID = c.TrustedProfile

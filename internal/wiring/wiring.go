@@ -59,7 +59,7 @@ func Build(ctx context.Context, cfg config.Config, logger *zap.Logger, o ibm.Opt
 // Settings are the IBM endpoints and credentials of cfg, as the adapters take them.
 func Settings(cfg config.Config) ibm.Settings {
 	return ibm.Settings{
-		Credentials:           ibm.Credentials{APIKey: cfg.APIKey, TrustedProfile: cfg.TrustedProfile, IAMURL: cfg.IAMURL},
+		Credentials:           ibm.Credentials{APIKey: cfg.APIKey, TrustedProfile: cfg.TrustedProfile, CRTokenFile: cfg.CRTokenFile, IAMURL: cfg.IAMURL},
 		AccountID:             cfg.AccountID,
 		ResourceControllerURL: cfg.ResourceControllerURL,
 		VPCURL:                cfg.VPCURLFor,
