@@ -51,6 +51,10 @@ TRUSTED_PROFILE=
 API_KEY_ENV=
 PUBLIC=0
 SCHEDULE='0 3 * * *'
+# The app's instances and the reconcile job may write at once: every decision is verified
+# against IAM (see the README's "Many writers"), and the randomized many-writers test proves it
+# for up to 3 app instances beside a running reconcile.
+MAX_SCALE=3
 KAFKA_BROKERS=
 KAFKA_TOPIC=
 KAFKA_SECRET=
@@ -113,6 +117,8 @@ App and job:
                            with a Kafka subscription, which cannot send the token. Dropping
                            --public later removes the token requirement (the secret is kept).
   --schedule CRON          schedule of the full reconcile, five cron fields, UTC
+  --max-scale N            most app instances at once (default: 3, what the many-writers
+                           test proves correct beside a running reconcile)
                            (default: '0 3 * * *')
 
 Events from Activity Tracker (optional):
@@ -274,7 +280,7 @@ parse_args() {
 		fi
 		case $opt in
 		--project | --region | --resource-group | --image | --registry-secret | --build-source | \
-			--trusted-profile | --api-key-env | --schedule | --kafka-brokers | --kafka-topic | \
+			--trusted-profile | --api-key-env | --schedule | --max-scale | --kafka-brokers | --kafka-topic | \
 			--kafka-secret | --event-streams-crn)
 			if ((!inline)); then
 				((i + 1 < n)) || usage_error "option $opt needs a value"
@@ -292,6 +298,7 @@ parse_args() {
 			--trusted-profile) TRUSTED_PROFILE=$val ;;
 			--api-key-env) API_KEY_ENV=$val ;;
 			--schedule) SCHEDULE=$val ;;
+			--max-scale) MAX_SCALE=$val ;;
 			--kafka-brokers) KAFKA_BROKERS=$val ;;
 			--kafka-topic) KAFKA_TOPIC=$val ;;
 			--kafka-secret) KAFKA_SECRET=$val ;;
@@ -349,6 +356,7 @@ validate() {
 		usage_error "--registry-secret only goes with --image"
 	fi
 	local -a fields
+	[[ $MAX_SCALE =~ ^[1-9][0-9]{0,2}$ ]] || usage_error "--max-scale needs a whole number from 1 to 999, got '$MAX_SCALE'"
 	read -r -a fields <<<"$SCHEDULE"
 	((${#fields[@]} == 5)) || usage_error "--schedule needs five cron fields, got '$SCHEDULE'"
 	if [[ -n $KAFKA_BROKERS || -n $KAFKA_TOPIC || -n $KAFKA_SECRET ]]; then
@@ -634,7 +642,7 @@ deploy_app() {
 	# and the cache of IAM policies, live in the process; a second instance would race the
 	# first and act on a stale policy list.
 	# No --argument: the image's CMD is serve.
-	local -a args=(--name "$APP_NAME" "${COMMON_ARGS[@]}" --port "${PORT:-8080}" --min-scale 0 --max-scale 1)
+	local -a args=(--name "$APP_NAME" "${COMMON_ARGS[@]}" --port "${PORT:-8080}" --min-scale 0 --max-scale "$MAX_SCALE")
 	if ((PUBLIC)); then
 		args+=(--visibility public)
 	else

@@ -308,7 +308,7 @@ func deployCases(root string) []deployCase {
 				"ce application create": {
 					"--image icr.io/team/s2s-authorizer:1.0.0", "--registry-secret icr-pull",
 					"--trusted-profiles-enabled", "--env IBMCLOUD_TRUSTED_PROFILE=tp-s2s",
-					"--port 8080", "--min-scale 0", "--max-scale 1", "--visibility project",
+					"--port 8080", "--min-scale 0", "--max-scale 3", "--visibility project",
 				},
 				"ce job create": {
 					"--image icr.io/team/s2s-authorizer:1.0.0", "--registry-secret icr-pull",
@@ -341,7 +341,7 @@ func deployCases(root string) []deployCase {
 			name: "API key, build from source, public, own project",
 			args: []string{
 				"--api-key-env", "TEST_API_KEY", "--project", "authz", "--region", "eu-de",
-				"--resource-group", "security", "--public", "--schedule", "15 1 * * 0",
+				"--resource-group", "security", "--public", "--schedule", "15 1 * * 0", "--max-scale", "2",
 			},
 			env: map[string]string{"TEST_API_KEY": "not-a-real-key", "IBMCLOUD_ACCOUNT_ID": "0123456789abcdef0123456789abcdef"},
 			first: []string{
@@ -373,7 +373,7 @@ func deployCases(root string) []deployCase {
 					"--registry-secret ce-auto-icr-private-us-south",
 					"--env-from-secret " + credSecret, "--env-from-secret " + tokSecret,
 					"--env IBMCLOUD_ACCOUNT_ID=0123456789abcdef0123456789abcdef",
-					"--min-scale 0", "--max-scale 1", "--visibility public",
+					"--min-scale 0", "--max-scale 2", "--visibility public",
 				},
 				"ce job create": {
 					"--registry-secret ce-auto-icr-private-us-south", "--env-from-secret " + credSecret,
@@ -537,7 +537,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 			want: []string{
 				"+ ibmcloud target -r us-south -g Default",
 				"+ ibmcloud ce project create --name s2s-authorizer",
-				"+ ibmcloud ce application create --name s2s-authorizer --image icr.io/team/s2s:1 --env-from-secret s2s-authorizer-credentials --port 8080 --min-scale 0 --max-scale 1 --visibility project",
+				"+ ibmcloud ce application create --name s2s-authorizer --image icr.io/team/s2s:1 --env-from-secret s2s-authorizer-credentials --port 8080 --min-scale 0 --max-scale 3 --visibility project",
 				"+ ibmcloud ce job create --name s2s-authorizer-reconcile --image icr.io/team/s2s:1 --env-from-secret s2s-authorizer-credentials --argument job --retrylimit 0",
 				`+ ibmcloud ce subscription cron create --name s2s-authorizer-daily-reconcile --destination s2s-authorizer-reconcile --destination-type job --schedule '0 3 * * *' --data '{"reconcile":"all"}'`,
 				"+ ibmcloud ce subscription kafka create --name s2s-authorizer-activity-events --destination s2s-authorizer --destination-type app --secret es --topic at --broker b0:9093",
@@ -549,7 +549,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 			name: "deploy with trusted profile, built from source",
 			args: []string{"--dry-run", "--trusted-profile", "tp"},
 			want: []string{
-				"+ ibmcloud ce application create --name s2s-authorizer --image '<image of build run s2s-authorizer-…-build>' --registry-secret '<registry secret of build run s2s-authorizer-…-build>' --trusted-profiles-enabled --env IBMCLOUD_TRUSTED_PROFILE=tp --port 8080 --min-scale 0 --max-scale 1 --visibility project",
+				"+ ibmcloud ce application create --name s2s-authorizer --image '<image of build run s2s-authorizer-…-build>' --registry-secret '<registry secret of build run s2s-authorizer-…-build>' --trusted-profiles-enabled --env IBMCLOUD_TRUSTED_PROFILE=tp --port 8080 --min-scale 0 --max-scale 3 --visibility project",
 				"+ ibmcloud iam trusted-profile-create tp -d 'Runs s2s-authorizer in Code Engine'",
 				"+ ibmcloud iam trusted-profile-link-create tp --name ce-application-s2s-authorizer --cr-type CE --link-crn '<CRN of project s2s-authorizer>' --link-component-type application --link-component-name s2s-authorizer",
 			},
@@ -744,6 +744,7 @@ func TestPrerequisites(t *testing.T) {
 		{name: "image and build source", args: append(slices.Clone(ok), "--build-source", "."), want: "either --image or --build-source"},
 		{name: "registry secret without image", args: []string{"--trusted-profile", "tp", "--registry-secret", "r"}, want: "--registry-secret only goes with --image"},
 		{name: "bad schedule", args: append(slices.Clone(ok), "--schedule", "0 3 *"), want: "--schedule needs five cron fields"},
+		{name: "bad max-scale", args: append(slices.Clone(ok), "--max-scale", "0"), want: "--max-scale needs a whole number from 1 to 999"},
 		{name: "Kafka topic without brokers", args: append(slices.Clone(ok), "--kafka-topic", "t", "--kafka-secret", "s"), want: "needs both --kafka-brokers and --kafka-topic"},
 		{name: "Kafka without credentials", args: append(slices.Clone(ok), "--kafka-topic", "t", "--kafka-brokers", "b"), want: "--kafka-secret NAME or KAFKA_PASSWORD"},
 		{name: "routing without Event Streams", args: append(slices.Clone(ok), "--setup-routing"), want: "--setup-routing needs --kafka-brokers, --kafka-topic and --event-streams-crn"},
