@@ -58,12 +58,7 @@ func Settings(cfg config.Config) ibm.Settings {
 		ResourceControllerURL: cfg.ResourceControllerURL,
 		VPCURL:                cfg.VPCURLFor,
 		KMSURL:                cfg.KMSURLFor,
-		RoleSource: func(target string) string {
-			if target == authz.RestoreService && cfg.RestoreSubject == authz.RestoreSubjectISVolume {
-				return authz.RestoreService
-			}
-			return authz.SourceService
-		},
+		RoleNeeds:             cfg.Rules().RoleNeeds(),
 	}
 }
 
