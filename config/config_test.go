@@ -55,7 +55,7 @@ func TestGoodValues(t *testing.T) {
 		"IBMCLOUD_VPC_URL": "http://127.0.0.1:9000/vpc/{region}/v1", "IBMCLOUD_REGIONS": " us-south, eu-de ,us-south",
 		"RESTORE_ALLOWED_ACCOUNTS": other + ", " + other, "KMS_CONSUMER_ACCOUNTS": other, "KMS_SCOPE": "key",
 		"SYNC_MODE": "upsert-only", "DRY_RUN": "true", "PORT": "9090", "LOG_LEVEL": "DEBUG", "POLICY_CACHE_TTL": "0s",
-		"EVENT_AUTH_TOKEN": "0123456789abcdef0123",
+		"EVENT_AUTH_TOKEN":      "0123456789abcdef0123",
 		"BACKUP_AUTHORIZATIONS": "always", "BACKUP_SHARES": "true", "BACKUP_ENTERPRISE_ACCOUNT": other,
 	}))
 	if err != nil {
