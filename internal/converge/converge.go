@@ -103,6 +103,7 @@ type Converger struct {
 	instances Instances
 	keys      Keys
 	policies  Policies
+	backups   *backupSource // backup.go
 	locks     *keyedMutex
 	slots     chan struct{}
 }
@@ -141,6 +142,8 @@ func (c *Converger) converge(ctx context.Context, obj Object) Result {
 		return c.snapshot(ctx, t)
 	case authz.ObjectKMSKey, authz.ObjectKMSInstance:
 		return c.kms(ctx, obj)
+	case authz.ObjectBackup:
+		return c.backup(ctx, t)
 	}
 	return Result{Object: t.Object, Outcome: Ignored, Reason: fmt.Sprintf("unknown object kind %q", t.Kind)}
 }

@@ -47,6 +47,8 @@ func Build(ctx context.Context, cfg config.Config, logger *zap.Logger, o ibm.Opt
 	index := policyindex.New(cloud.Policies, cfg.PolicyCacheTTL, cfg.PolicyCapHeadroom)
 	conv := converge.New(converge.Options{Rules: rules(cfg, cloud), Mode: cfg.SyncMode, DryRun: cfg.DryRun, Ready: cloud.Roles.Ready},
 		cloud.Snapshots, cloud.Instances, cloud.Keys, index)
+	// Backup grants follow the backup policies of the regions the full reconcile reads.
+	conv.WithBackupPolicies(cloud.Snapshots, cfg.Regions)
 	return &Runtime{Config: cfg, Cloud: cloud, Index: index, Converger: conv, Logger: logger}, nil
 }
 
