@@ -83,5 +83,5 @@ func (r *Runtime) Reconciler(concurrency int, maxWritesPerSecond float64) *recon
 	return reconcile.New(reconcile.Options{
 		Rules: rules(r.Config, r.Cloud), Regions: r.Config.Regions, Mode: r.Config.SyncMode, DryRun: r.Config.DryRun,
 		Concurrency: concurrency, MaxWritesPerSecond: maxWritesPerSecond, Ready: r.Cloud.Roles.Ready,
-	}, r.Cloud.Snapshots, r.Cloud.Instances, r.Cloud.Keys, r.Index)
+	}, r.Cloud.Snapshots, r.Cloud.Instances, r.Cloud.Keys, r.Index).WithBackupPolicies(r.Cloud.Snapshots)
 }
