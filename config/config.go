@@ -56,6 +56,10 @@ type Config struct {
 	PolicyCapHeadroom      int
 	MaxWritesPerSecond     float64
 	RecordDir              string
+	// Backup for VPC (BACKUP_AUTHORIZATIONS, BACKUP_SHARES, BACKUP_ENTERPRISE_ACCOUNT).
+	Backup                  authz.BackupMode
+	BackupShares            bool
+	BackupEnterpriseAccount string
 }
 
 // Problem is one bad setting: the variable, its value (masked when secret) and what is wrong.
@@ -119,6 +123,9 @@ var variables = []variable{
 	{name: "RESTORE_SUBJECT", def: string(authz.RestoreSubjectServerProtect), parse: parseRestoreSubject},
 	{name: "POLICY_CAP_HEADROOM", def: "100", parse: parseHeadroom},
 	{name: "RECORD_DIR", parse: func(c *Config, v string) error { c.RecordDir = v; return nil }},
+	{name: "BACKUP_AUTHORIZATIONS", def: string(authz.BackupAuto), parse: parseBackup},
+	{name: "BACKUP_SHARES", def: "false", parse: func(c *Config, v string) (err error) { c.BackupShares, err = parseBool(v); return err }},
+	{name: "BACKUP_ENTERPRISE_ACCOUNT", parse: func(c *Config, v string) error { c.BackupEnterpriseAccount = v; return checkOptionalAccount(v) }},
 }
 
 // FromEnv reads every variable through lookup (os.LookupEnv in production). It reports all bad
@@ -160,8 +167,26 @@ func (c Config) Validate() error {
 		problems = append(problems, Problem{Variable: "RESTORE_ALLOWED_ACCOUNTS", Value: c.AccountID,
 			Reason: "is IBMCLOUD_ACCOUNT_ID; restoring within the own account needs no authorization"})
 	}
+	problems = append(problems, c.backupProblems()...)
 	if len(problems) > 0 {
 		return &Error{Problems: problems}
+	}
+	return nil
+}
+
+// backupProblems holds the enterprise account of central backups to the allowlist of accounts
+// that may reach this account's snapshot data, RESTORE_ALLOWED_ACCOUNTS: an enterprise's Backup
+// service creates, copies and restores this account's snapshots, which is what that list is
+// about, and a second list of the same trust would drift from the first.
+func (c Config) backupProblems() []Problem {
+	e := c.BackupEnterpriseAccount
+	switch {
+	case e == "":
+		return nil
+	case e == c.AccountID:
+		return []Problem{{Variable: "BACKUP_ENTERPRISE_ACCOUNT", Value: e, Reason: "is IBMCLOUD_ACCOUNT_ID; the account's own backup grants need no enterprise account"}}
+	case !slices.Contains(c.RestoreAllowedAccounts, e):
+		return []Problem{{Variable: "BACKUP_ENTERPRISE_ACCOUNT", Value: e, Reason: "is not in RESTORE_ALLOWED_ACCOUNTS, the accounts that may reach this account's snapshots: add it there too"}}
 	}
 	return nil
 }
@@ -169,12 +194,15 @@ func (c Config) Validate() error {
 // Rules is the part of the configuration the domain model decides with.
 func (c Config) Rules() authz.Rules {
 	return authz.Rules{
-		AccountID:              c.AccountID,
-		RestoreTagPrefix:       c.RestoreTagPrefix,
-		RestoreAllowedAccounts: c.RestoreAllowedAccounts,
-		KMSConsumerAccounts:    c.KMSConsumerAccounts,
-		KMSScope:               c.KMSScope,
-		RestoreSubject:         c.RestoreSubject,
+		AccountID:               c.AccountID,
+		RestoreTagPrefix:        c.RestoreTagPrefix,
+		RestoreAllowedAccounts:  c.RestoreAllowedAccounts,
+		KMSConsumerAccounts:     c.KMSConsumerAccounts,
+		KMSScope:                c.KMSScope,
+		RestoreSubject:          c.RestoreSubject,
+		Backup:                  c.Backup,
+		BackupShares:            c.BackupShares,
+		BackupEnterpriseAccount: c.BackupEnterpriseAccount,
 	}
 }
 
@@ -380,4 +408,16 @@ func parseWriteRate(c *Config, v string) error {
 	}
 	c.MaxWritesPerSecond = f
 	return nil
+}
+
+// parseBackup reads when Backup for VPC's grants exist: auto follows the account's backup
+// policies, always makes them before the first one (creating a backup policy needs them), never
+// turns the kind off.
+func parseBackup(c *Config, v string) error {
+	switch m := authz.BackupMode(v); m {
+	case authz.BackupAuto, authz.BackupAlways, authz.BackupNever:
+		c.Backup = m
+		return nil
+	}
+	return fmt.Errorf("want %s, %s or %s", authz.BackupAuto, authz.BackupAlways, authz.BackupNever)
 }

@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 		APIKey: "key", IAMURL: DefaultIAMURL, VPCURL: DefaultVPCURL, ResourceControllerURL: DefaultResourceControllerURL,
 		KMSURL: DefaultKMSURL, Regions: []string{"us-south"}, RestoreTagPrefix: "s2s-restore",
 		KMSScope: authz.ScopeInstance, SyncMode: plan.ModeSync, Port: 8080, LogLevel: "info", PolicyCacheTTL: time.Minute,
-		RestoreSubject: authz.RestoreSubjectServerProtect, PolicyCapHeadroom: 100, MaxWritesPerSecond: 5,
+		RestoreSubject: authz.RestoreSubjectServerProtect, PolicyCapHeadroom: 100, MaxWritesPerSecond: 5, Backup: authz.BackupAuto,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -55,7 +55,8 @@ func TestGoodValues(t *testing.T) {
 		"IBMCLOUD_VPC_URL": "http://127.0.0.1:9000/vpc/{region}/v1", "IBMCLOUD_REGIONS": " us-south, eu-de ,us-south",
 		"RESTORE_ALLOWED_ACCOUNTS": other + ", " + other, "KMS_CONSUMER_ACCOUNTS": other, "KMS_SCOPE": "key",
 		"SYNC_MODE": "upsert-only", "DRY_RUN": "true", "PORT": "9090", "LOG_LEVEL": "DEBUG", "POLICY_CACHE_TTL": "0s",
-		"EVENT_AUTH_TOKEN": "0123456789abcdef0123",
+		"EVENT_AUTH_TOKEN":      "0123456789abcdef0123",
+		"BACKUP_AUTHORIZATIONS": "always", "BACKUP_SHARES": "true", "BACKUP_ENTERPRISE_ACCOUNT": other,
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +72,12 @@ func TestGoodValues(t *testing.T) {
 	}
 	if c.KMSScope != authz.ScopeKey || c.SyncMode != plan.ModeUpsertOnly || !c.DryRun || c.Port != 9090 || c.LogLevel != "debug" || c.PolicyCacheTTL != 0 {
 		t.Errorf("parsed %+v", c)
+	}
+	if r := c.Rules(); r.Backup != authz.BackupAlways || !r.BackupShares || r.BackupEnterpriseAccount != other {
+		t.Errorf("backup rules %+v, want always, shares, enterprise %s (allowlisted, so valid)", r, other)
+	}
+	if r := c.Rules(); r.Backup != authz.BackupAlways || !r.BackupShares || r.BackupEnterpriseAccount != other {
+		t.Errorf("backup rules %+v, want always, shares, enterprise %s (allowlisted, so valid)", r, other)
 	}
 	if got := c.VPCURLFor("eu-de"); got != "http://127.0.0.1:9000/vpc/eu-de/v1" {
 		t.Errorf("VPCURLFor = %q", got)
@@ -110,6 +117,9 @@ func TestBadValues(t *testing.T) {
 		{"LOG_LEVEL", "verbose", "debug, info, warn or error"},
 		{"POLICY_CACHE_TTL", "2h", "duration from 0s"},
 		{"POLICY_CACHE_TTL", "-1s", "duration from 0s"},
+		{"BACKUP_AUTHORIZATIONS", "sometimes", "want auto, always or never"},
+		{"BACKUP_SHARES", "yes please", "want true or false"},
+		{"BACKUP_ENTERPRISE_ACCOUNT", "enterprise", "32 lowercase hexadecimal"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {
@@ -156,6 +166,10 @@ func TestValidate(t *testing.T) {
 	}{
 		{name: "no credentials", env: map[string]string{}, want: "IBMCLOUD_API_KEY: required unless IBMCLOUD_TRUSTED_PROFILE is set"},
 		{name: "own account allowed to restore", env: map[string]string{"IBMCLOUD_API_KEY": "k", "IBMCLOUD_ACCOUNT_ID": acct, "RESTORE_ALLOWED_ACCOUNTS": acct}, want: "RESTORE_ALLOWED_ACCOUNTS"},
+		{name: "enterprise account not allowlisted", env: map[string]string{"IBMCLOUD_API_KEY": "k", "IBMCLOUD_ACCOUNT_ID": acct, "BACKUP_ENTERPRISE_ACCOUNT": other},
+			want: `BACKUP_ENTERPRISE_ACCOUNT="` + other + `": is not in RESTORE_ALLOWED_ACCOUNTS`},
+		{name: "enterprise account is the own account", env: map[string]string{"IBMCLOUD_API_KEY": "k", "IBMCLOUD_ACCOUNT_ID": acct, "BACKUP_ENTERPRISE_ACCOUNT": acct},
+			want: "BACKUP_ENTERPRISE_ACCOUNT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -91,10 +91,11 @@ func policyRows(policies []authz.Policy) []policyRow {
 }
 
 // blockStorageSubject reports whether the policy's subject is Block Storage for VPC, in either
-// form IBM documents (server-protect; is with resourceType volume).
+// form IBM documents (server-protect; is with resourceType volume), or Backup for VPC (is with
+// resourceType backup-policy), whose grants this project keeps too.
 func blockStorageSubject(p authz.Policy) bool {
 	s := p.Subject("serviceName")
-	return s == authz.SourceService || (s == authz.RestoreService && p.Subject("resourceType") == "volume")
+	return s == authz.SourceService || (s == authz.RestoreService && p.Subject("resourceType") == "volume") || authz.IsBackupSubject(p.Grant)
 }
 
 // kindOf names a policy's kind: from the marker when it is ours, from its shape otherwise.
@@ -103,6 +104,8 @@ func kindOf(p authz.Policy) string {
 		return string(o.Kind)
 	}
 	switch service := p.Resource("serviceName"); {
+	case authz.IsBackupSubject(p.Grant):
+		return string(authz.KindBackup)
 	case authz.IsKMSService(service) && p.Subject("accountId") == p.Resource("accountId"):
 		return string(authz.KindEncryption)
 	case authz.IsKMSService(service):
@@ -116,9 +119,23 @@ func kindOf(p authz.Policy) string {
 func target(p authz.Policy) string {
 	var parts []string
 	for _, name := range []string{"serviceName", "serviceInstance", "resourceType", "resource", "snapshotId"} {
-		if v := p.Resource(name); v != "" {
+		if v := p.Resource(name); v != "" && !authz.IsBackupSubject(p.Grant) {
 			parts = append(parts, v)
 		}
 	}
+	if authz.IsBackupSubject(p.Grant) {
+		// Backup grants name every resource of a type: "is/every volumeId", whatever the form.
+		parts = append(parts, p.Resource("serviceName"), "every "+backupTarget(p))
+	}
 	return strings.Join(parts, "/")
+}
+
+// backupTarget is the ID attribute a backup grant names every resource of.
+func backupTarget(p authz.Policy) string {
+	for _, a := range p.Resources {
+		if a.Name != "serviceName" && a.Name != "accountId" {
+			return a.Name
+		}
+	}
+	return "resource"
 }

@@ -261,7 +261,7 @@ func TestCheckTemplate(t *testing.T) {
 	}{
 		{name: "restore as made", change: func(*Authorization) {}},
 		{name: "extra role", change: func(a *Authorization) { a.Roles = append([]string{RoleReader}, a.Roles...) }, wantErr: "does not fit"},
-		{name: "wildcard snapshot", change: func(a *Authorization) { a.Resources[2].Value = "*" }, wantErr: "does not belong"},
+		{name: "wildcard snapshot", change: func(a *Authorization) { a.Resources[2].Value = "*" }, wantErr: "only backup grants may"},
 		{name: "other snapshot's object", change: func(a *Authorization) { a.Object = strings.Replace(snapCRN, snapID, "r006-other", 1) }, wantErr: "does not belong"},
 		{name: "restore to own account", change: func(a *Authorization) { a.Subjects = subject(own) }, wantErr: "does not fit"},
 		{name: "unknown kind", change: func(a *Authorization) { a.Kind = "admin" }, wantErr: "unknown kind"},

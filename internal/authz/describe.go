@@ -2,6 +2,7 @@ package authz
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -14,7 +15,10 @@ func (a Authorization) String() string {
 // String renders a grant compactly: subject account → target (roles).
 func (g Grant) String() string {
 	target := g.Resource("serviceName")
+	all := slices.IndexFunc(g.Resources, isWildcard)
 	switch {
+	case all >= 0:
+		target += " every " + g.Resources[all].Name
 	case g.Resource("snapshotId") != "":
 		target += " snapshot " + g.Resource("snapshotId")
 	case g.Resource("resource") != "":
@@ -25,7 +29,11 @@ func (g Grant) String() string {
 	if owner := g.Resource("accountId"); owner != "" {
 		target += " in " + owner
 	}
-	return fmt.Sprintf("%s@%s → %s (%s)", g.Subject("serviceName"), g.Subject("accountId"), target, RoleNames(g.Roles))
+	subject := g.Subject("serviceName")
+	if IsBackupSubject(g) {
+		subject += "/" + BackupSubjectType
+	}
+	return fmt.Sprintf("%s@%s → %s (%s)", subject, g.Subject("accountId"), target, RoleNames(g.Roles))
 }
 
 // RoleNames shortens role CRNs to their names: Reader, AuthorizationDelegator, …

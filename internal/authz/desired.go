@@ -23,6 +23,12 @@ type Rules struct {
 	KMSScope               Scope
 	// RestoreSubject is the subject form of restore grants ("" is server-protect).
 	RestoreSubject RestoreSubject
+	// Backup says when Backup for VPC's grants exist ("" is auto); BackupShares adds the file
+	// share grant, BackupEnterpriseAccount the enterprise set for that account, which must be
+	// in RestoreAllowedAccounts (ForBackup).
+	Backup                  BackupMode
+	BackupShares            bool
+	BackupEnterpriseAccount string
 	// Roles resolves the templates' role names to the CRNs IAM offers; nil uses the CRNs IBM's
 	// pages print (DocumentedRoles), for tests of the model.
 	Roles RoleBook
@@ -126,6 +132,60 @@ func (r Rules) encryption(object, service, guid, keyID string) []Authorization {
 	for _, consumer := range consumers {
 		kind, grant := encryptionGrant(r.AccountID, consumer, service, guid, keyID)
 		out = append(out, Authorization{Kind: kind, Object: object, Grant: resolve(grant, r.Roles)})
+	}
+	return out
+}
+
+// BackupMode is BACKUP_AUTHORIZATIONS: when Backup for VPC's grants exist.
+type BackupMode string
+
+const (
+	BackupAuto   BackupMode = "auto"   // while the account has a backup policy in the configured regions
+	BackupAlways BackupMode = "always" // even before the first backup policy: creating one needs them
+	BackupNever  BackupMode = "never"  // the kind is off: none are made, and in sync mode ours go
+)
+
+// Wanted reports whether the backup grants should exist, given whether the account has a
+// backup policy; present is not read in always and never.
+func (m BackupMode) Wanted(present bool) bool {
+	switch m {
+	case BackupNever:
+		return false
+	case BackupAlways:
+		return true
+	}
+	return present
+}
+
+// NeedsBackupPolicies reports whether the mode depends on the account's backup policies.
+func (m BackupMode) NeedsBackupPolicies() bool { return m != BackupNever && m != BackupAlways }
+
+// ForBackup gives Backup for VPC's grants of the account: none unless the mode wants them
+// (present: the account has a backup policy), else the account's own set and, when
+// configured and allowlisted, the enterprise account's (the same set plus its backup policies).
+// All belong to one object, the account's backup configuration (BackupObject).
+func (r Rules) ForBackup(present bool) []Authorization {
+	if !r.Backup.Wanted(present) {
+		return nil
+	}
+	object := BackupObject(r.AccountID)
+	subjects := []string{r.AccountID}
+	// RESTORE_ALLOWED_ACCOUNTS is the list of accounts that may reach this account's snapshot
+	// data, and an enterprise's Backup service creates and restores its snapshots: it is held to
+	// the same list. The configuration refuses an enterprise account outside it; the model
+	// never grants to one either way.
+	if e := r.BackupEnterpriseAccount; e != "" && e != r.AccountID && slices.Contains(r.RestoreAllowedAccounts, e) {
+		subjects = append(subjects, e)
+	}
+	var out []Authorization
+	for _, subject := range subjects {
+		for _, t := range backupTargets {
+			if (t.share && !r.BackupShares) || (t.enterprise && subject == r.AccountID) {
+				continue
+			}
+			g := resolve(backupGrant(wildcardV2, r.AccountID, subject, t), r.Roles)
+			out = append(out, Authorization{Kind: KindBackup, Object: object, Grant: g})
+		}
 	}
 	return out
 }

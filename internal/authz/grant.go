@@ -1,4 +1,4 @@
-// Package authz is the pure domain model: the three kinds of Block Storage authorization, the
+// Package authz is the pure domain model: the kinds of Block Storage authorization, the
 // policy identity IAM compares, the ownership marker, and the desired authorizations of a
 // snapshot, a KMS instance or a root key. Nothing here does I/O.
 package authz
@@ -16,6 +16,9 @@ const (
 	KindEncryption             Kind = "encryption"
 	KindEncryptionCrossAccount Kind = "encryption-cross-account"
 	KindRestore                Kind = "restore"
+	// KindBackup lets Backup for VPC work on every volume, instance and snapshot of the account:
+	// the only kind whose resource names all resources of a type (templates.go).
+	KindBackup Kind = "backup"
 )
 
 // Attribute is one subject or resource attribute of an IAM v1 policy. Subject attributes carry
@@ -90,7 +93,7 @@ func attrValue(attrs []Attribute, name string) string {
 // Authorization is a grant this project wants to exist, with the object it exists for.
 type Authorization struct {
 	Kind   Kind
-	Object string // CRN of the snapshot, KMS instance or key the authorization belongs to
+	Object string // CRN of the snapshot, KMS instance, key or backup configuration the authorization belongs to
 	Grant
 }
 

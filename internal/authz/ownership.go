@@ -38,7 +38,7 @@ func ParseOwner(description string) (Owner, bool) {
 		return Owner{}, false
 	}
 	switch Kind(kind) {
-	case KindEncryption, KindEncryptionCrossAccount, KindRestore:
+	case KindEncryption, KindEncryptionCrossAccount, KindRestore, KindBackup:
 		return Owner{Kind: Kind(kind), Object: object}, true
 	}
 	return Owner{}, false

@@ -3,6 +3,7 @@ package authz
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/crn"
 )
@@ -24,14 +25,20 @@ const (
 )
 
 // Role names the templates grant. Their CRNs are IAM's to say: the role list of the target
-// service for source server-protect and type authorization (IAM Policy Management API, "List
-// roles"; facts file section 1), read by a RoleBook.
+// service for the grant's subject service and type authorization (IAM Policy Management API,
+// "List roles"; facts file section 1), read by a RoleBook.
 const (
 	RoleNameReader                 = "Reader"
 	RoleNameAuthorizationDelegator = "AuthorizationDelegator"
 	// RoleNameSnapshotRestorer is listed by IAM as a service role of Block Storage Snapshots for
 	// VPC (action is.snapshot.snapshot.allow-remote-account-restore).
 	RoleNameSnapshotRestorer = "SnapshotRemoteAccountRestorer"
+	// Backup for VPC's roles on its targets (ibm-cloud-docs/vpc backup_service_vpc_s2s_auth.md:
+	// Operator on volumes and instances, Editor on snapshots, consistency groups and, for an
+	// enterprise, backup policies; ShareSnapshotOperator besides Editor on file shares).
+	RoleNameOperator              = "Operator"
+	RoleNameEditor                = "Editor"
+	RoleNameShareSnapshotOperator = "ShareSnapshotOperator"
 )
 
 // The role CRNs IBM's pages print. Only tests and documentation use them: the function creates
@@ -42,27 +49,45 @@ const (
 	// RoleSnapshotRestorer is the VPC page's form; IAM may list
 	// crn:v1:bluemix:public:is::::serviceRole:SnapshotRemoteAccountRestorer instead.
 	RoleSnapshotRestorer = "crn:v1:bluemix:public:iam::::role:SnapshotRemoteAccountRestorer"
+	// RoleOperator and RoleEditor are IAM's platform roles, as the backup page's API examples
+	// write them.
+	RoleOperator = "crn:v1:bluemix:public:iam::::role:Operator"
+	RoleEditor   = "crn:v1:bluemix:public:iam::::role:Editor"
+	// RoleShareSnapshotOperator is a service role of VPC's file shares, in the form IAM's role
+	// reference gives is service roles.
+	RoleShareSnapshotOperator = "crn:v1:bluemix:public:is::::serviceRole:ShareSnapshotOperator"
 )
 
-// RoleBook gives the CRN IAM offers for a role name on a target service; ok is false when IAM
-// does not offer it, and then nothing is created with that role.
+// RoleBook gives the CRN IAM offers for a role name on a target service to a source (subject)
+// service; ok is false when IAM does not offer it, and then nothing is created with that role.
+// The source matters: on the same target is, restore grants are made to server-protect (or is)
+// and backup grants to is, and IAM lists roles per pair.
 type RoleBook interface {
-	RoleCRN(service, name string) (crn string, ok bool)
+	RoleCRN(target, source, name string) (crn string, ok bool)
 }
 
-// RoleNeed is one role a template grants on one target service.
+// RoleNeed is one role a template grants on one target service to one source service.
 type RoleNeed struct {
-	Service, Name string
+	Service, Source, Name string
 }
 
-// RoleNeeds lists every role the templates grant, by target service: what a RoleBook must
-// resolve before the function is ready.
-func RoleNeeds() []RoleNeed {
+// RoleNeeds lists every role the rules' templates grant: what a RoleBook must resolve before
+// the function is ready. The backup roles are needed only when the backup kind is on, so that
+// an account that never backs up does not depend on them.
+func (r Rules) RoleNeeds() []RoleNeed {
 	var out []RoleNeed
 	for _, s := range kmsServices {
-		out = append(out, RoleNeed{s, RoleNameReader}, RoleNeed{s, RoleNameAuthorizationDelegator})
+		out = append(out, RoleNeed{s, SourceService, RoleNameReader}, RoleNeed{s, SourceService, RoleNameAuthorizationDelegator})
 	}
-	return append(out, RoleNeed{RestoreService, RoleNameSnapshotRestorer})
+	out = append(out, RoleNeed{RestoreService, restoreSubject(r.RestoreSubject, "")[0].Value, RoleNameSnapshotRestorer})
+	if r.Backup == BackupNever {
+		return out
+	}
+	out = append(out, RoleNeed{RestoreService, BackupSourceService, RoleNameOperator}, RoleNeed{RestoreService, BackupSourceService, RoleNameEditor})
+	if r.BackupShares {
+		out = append(out, RoleNeed{RestoreService, BackupSourceService, RoleNameShareSnapshotOperator})
+	}
+	return out
 }
 
 // DocumentedRoles is a RoleBook of the CRNs IBM's pages print: for tests, and for dry runs
@@ -70,17 +95,24 @@ func RoleNeeds() []RoleNeed {
 type DocumentedRoles struct{ Restorer string }
 
 // RoleCRN implements RoleBook.
-func (d DocumentedRoles) RoleCRN(service, name string) (string, bool) {
+func (d DocumentedRoles) RoleCRN(target, source, name string) (string, bool) {
 	switch {
-	case name == RoleNameReader && IsKMSService(service):
+	case name == RoleNameReader && IsKMSService(target):
 		return RoleReader, true
-	case name == RoleNameAuthorizationDelegator && IsKMSService(service):
+	case name == RoleNameAuthorizationDelegator && IsKMSService(target):
 		return RoleAuthorizationDelegator, true
-	case name == RoleNameSnapshotRestorer && service == RestoreService:
+	case name == RoleNameSnapshotRestorer && target == RestoreService:
 		if d.Restorer != "" {
 			return d.Restorer, true
 		}
 		return RoleSnapshotRestorer, true
+	case target != RestoreService || source != BackupSourceService:
+	case name == RoleNameOperator:
+		return RoleOperator, true
+	case name == RoleNameEditor:
+		return RoleEditor, true
+	case name == RoleNameShareSnapshotOperator:
+		return RoleShareSnapshotOperator, true
 	}
 	return "", false
 }
@@ -170,6 +202,108 @@ func legacyRestoreGrant(owner, restorer, snapshotID string) Grant {
 	return g
 }
 
+// Backup for VPC's grants (ibm-cloud-docs/vpc backup_service_vpc_s2s_auth.md, "Establishing
+// service-to-service authorizations for the Backup service"; facts file section 1): the Backup
+// service of the account (or of its enterprise, for central backups) gets roles on every
+// resource of a type. Without them IBM refuses to create a backup policy (backup
+// troubleshooting, "Backup policy not created due to incorrect authorizations").
+const (
+	// BackupSourceService and BackupSubjectType are the subject: VPC's backup policies.
+	BackupSourceService = "is"
+	BackupSubjectType   = BackupPolicyResourceType
+
+	// OperatorStringExists with the value true names every resource that has the attribute:
+	// the "all" form of IAM v2, as Terraform writes it (its provider sends the value as a JSON
+	// boolean for stringExists) and as this project creates it.
+	OperatorStringExists = "stringExists"
+	wildcardV2Value      = "true"
+	// wildcardV1Value with stringEquals is the "all" form of IAM v1, as the backup page's API
+	// examples write it; a hand-made grant in this form covers ours.
+	wildcardV1Value = "*"
+)
+
+// backupTarget is one target of Backup for VPC: the ID attribute whose "all" form names every
+// resource of the type, and the roles it needs there.
+type backupTarget struct {
+	attribute string
+	roles     []string
+	// share is on only with file share backups (BACKUP_SHARES); enterprise only for the
+	// enterprise account's Backup service, which manages this account's backup policies.
+	share, enterprise bool
+}
+
+var backupTargets = []backupTarget{
+	{attribute: "volumeId", roles: []string{RoleNameOperator}},
+	{attribute: "instanceId", roles: []string{RoleNameOperator}},
+	{attribute: "snapshotId", roles: []string{RoleNameEditor}},
+	{attribute: "snapshotConsistencyGroupId", roles: []string{RoleNameEditor}},
+	{attribute: "shareId", roles: []string{RoleNameEditor, RoleNameShareSnapshotOperator}, share: true},
+	{attribute: "backupPolicyId", roles: []string{RoleNameEditor}, enterprise: true},
+}
+
+func backupSubject(account string) []Attribute {
+	return []Attribute{
+		{Name: "serviceName", Value: BackupSourceService},
+		{Name: "resourceType", Value: BackupSubjectType},
+		{Name: "accountId", Value: account},
+	}
+}
+
+// IsBackupSubject reports whether g's subject is Backup for VPC (any account's).
+func IsBackupSubject(g Grant) bool {
+	return g.Subject("serviceName") == BackupSourceService && g.Subject("resourceType") == BackupSubjectType
+}
+
+// wildcardForm is how a grant writes "every resource of a type".
+type wildcardForm int
+
+const (
+	wildcardV2 wildcardForm = iota // stringExists true: what the project creates
+	wildcardV1                     // "*" with stringEquals: IBM's v1 examples
+)
+
+var wildcardForms = []wildcardForm{wildcardV2, wildcardV1}
+
+func wildcard(name string, form wildcardForm) Attribute {
+	if form == wildcardV1 {
+		return resource(name, wildcardV1Value)
+	}
+	return Attribute{Name: name, Value: wildcardV2Value, Operator: OperatorStringExists}
+}
+
+// isWildcard reports whether a names every resource (in either form) or anything but one value:
+// an operator other than stringEquals, or a value with a pattern character.
+func isWildcard(a Attribute) bool {
+	op := a.Operator
+	if op == "" {
+		op = defaultResourceOperator
+	}
+	return op != defaultResourceOperator || strings.ContainsAny(a.Value, "*?")
+}
+
+func backupGrant(form wildcardForm, owner, subject string, t backupTarget) Grant {
+	return Grant{
+		Type:     PolicyType,
+		Subjects: backupSubject(subject),
+		Resources: []Attribute{
+			resource("serviceName", RestoreService),
+			resource("accountId", owner),
+			wildcard(t.attribute, form),
+		},
+		Roles: slices.Clone(t.roles),
+	}
+}
+
+// backupTargetOf is the backup target whose ID attribute g's resource has.
+func backupTargetOf(g Grant) (backupTarget, bool) {
+	for _, t := range backupTargets {
+		if slices.ContainsFunc(g.Resources, func(a Attribute) bool { return a.Name == t.attribute }) {
+			return t, true
+		}
+	}
+	return backupTarget{}, false
+}
+
 // resolve turns the template's role names into the CRNs book gives; a name the book does not
 // know stays a bare name, which CheckTemplate refuses, so nothing is created with a guess.
 func resolve(g Grant, book RoleBook) Grant {
@@ -178,11 +312,11 @@ func resolve(g Grant, book RoleBook) Grant {
 		// the production wiring always gives IAM's own list.
 		book = DocumentedRoles{}
 	}
-	service := g.Resource("serviceName")
+	target, source := g.Resource("serviceName"), g.Subject("serviceName")
 	roles := make([]string, len(g.Roles))
 	for i, name := range g.Roles {
 		roles[i] = name
-		if c, ok := book.RoleCRN(service, name); ok {
+		if c, ok := book.RoleCRN(target, source, name); ok {
 			roles[i] = c
 		}
 	}
@@ -212,6 +346,16 @@ func templates(a Authorization) ([]Grant, error) {
 			out = append(out, restoreGrant(form, owner, subjectAccount, snapshotID))
 		}
 		return append(out, legacyRestoreGrant(owner, subjectAccount, snapshotID)), nil
+	case KindBackup:
+		t, ok := backupTargetOf(a.Grant)
+		if !ok || (t.enterprise && subjectAccount == owner) {
+			return nil, fmt.Errorf("authorization %s does not fit the %s template", a, a.Kind)
+		}
+		var out []Grant
+		for _, form := range wildcardForms {
+			out = append(out, backupGrant(form, owner, subjectAccount, t))
+		}
+		return out, nil
 	}
 	return nil, fmt.Errorf("authorization %s has unknown kind %q", a, a.Kind)
 }
@@ -221,6 +365,11 @@ func templates(a Authorization) ([]Grant, error) {
 // the last guard before a create, so that a bug elsewhere can never widen a grant. It is also
 // what proves a policy's marker (Policy.Owner): anyone can write a description.
 func CheckTemplate(a Authorization) error {
+	if a.Kind != KindBackup && (slices.ContainsFunc(a.Resources, isWildcard) || slices.ContainsFunc(a.Subjects, isWildcard)) {
+		// Said first and on its own: only Backup for VPC needs a grant on every resource of a
+		// type, and no other template may ever widen to one, whatever the templates say.
+		return fmt.Errorf("authorization %s names more than one resource: only %s grants may", a, KindBackup)
+	}
 	grants, err := templates(a)
 	if err != nil {
 		return err
@@ -282,6 +431,9 @@ func checkObject(a Authorization) error {
 	case KindRestore:
 		ok = ok && object.Service == RestoreService && object.ResourceType == RestoreResourceType &&
 			object.Resource == a.Resource("snapshotId")
+	case KindBackup:
+		ok = ok && object.Service == RestoreService && object.ResourceType == BackupObjectType && object.Location == "" &&
+			object.ServiceInstance == "" && object.Resource == ""
 	default:
 		ok = ok && object.Service == a.Resource("serviceName") && object.ServiceInstance == a.Resource("serviceInstance") &&
 			object.Resource == a.Resource("resource")
@@ -293,10 +445,25 @@ func checkObject(a Authorization) error {
 }
 
 // CoveringKeys are the grant keys of policies that, made by anyone, give what a asks for: its
-// own, and for a restore grant the other subject form's with the same roles (IBM documents both
-// forms).
+// own, for a restore grant the other subject form's with the same roles, and for a backup grant
+// the other "all" form's (IBM documents both forms of each).
 func (a Authorization) CoveringKeys() []string {
 	keys := []string{a.Key()}
+	if a.Kind == KindBackup {
+		for _, form := range wildcardForms {
+			g := a.Grant
+			g.Resources = slices.Clone(a.Resources)
+			for i, r := range g.Resources {
+				if isWildcard(r) {
+					g.Resources[i] = wildcard(r.Name, form)
+				}
+			}
+			if k := g.Key(); k != keys[0] {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
 	if a.Kind != KindRestore {
 		return keys
 	}

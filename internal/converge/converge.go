@@ -113,6 +113,7 @@ type Converger struct {
 	instances Instances
 	keys      Keys
 	policies  Policies
+	backups   *backupSource // backup.go
 	locks     *keyedMutex
 	slots     chan struct{}
 }
@@ -216,6 +217,8 @@ func (c *Converger) read(ctx context.Context, obj Object) (state, *Result) {
 		return st, nil
 	case authz.ObjectKMSKey, authz.ObjectKMSInstance:
 		return c.readKMS(ctx, obj)
+	case authz.ObjectBackup:
+		return c.readBackup(ctx, t)
 	}
 	return state{}, &Result{Object: t.Object, Outcome: Ignored, Reason: fmt.Sprintf("unknown object kind %q", t.Kind)}
 }

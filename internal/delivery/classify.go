@@ -71,6 +71,9 @@ func isTagAction(action string) bool {
 // (a snapshot CRN without cname or region) is ignored with a warning instead, as the sender
 // cannot fix it.
 func Classify(ev *ActivityEvent, rules authz.Rules, regions []string) (Decision, error) {
+	if backupActions[ev.Action] {
+		return classifyBackup(ev, rules, regions)
+	}
 	key, isKey := keyActions[ev.Action]
 	isSnapshot, isTag := snapshotActions[ev.Action], isTagAction(ev.Action)
 	if !isKey && !isSnapshot && !isTag {

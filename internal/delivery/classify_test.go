@@ -14,6 +14,7 @@ func TestClassify(t *testing.T) {
 		hpcsKeyCRN = "crn:v1:bluemix:public:hs-crypto:us-south:a/" + acct + ":0a1b2c3d-0000-4000-8000-000000000001:key:k-1"
 		instCRN    = "crn:v1:bluemix:public:kms:us-south:a/" + acct + ":3b05b403-8f51-4dac-9114-c777d0a760d4::"
 		volumeCRN  = "crn:v1:bluemix:public:is:us-south:a/" + acct + "::volume:r006-v"
+		backupCRN  = "crn:v1:bluemix:public:is:us-south:a/" + acct + "::backup-policy:r006-0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b"
 	)
 	tests := []struct {
 		name        string
@@ -52,6 +53,13 @@ func TestClassify(t *testing.T) {
 		{name: "key action on an instance", action: "kms.secrets.create", target: instCRN, wantErr: "not the CRN of a Key Protect"},
 		{name: "kms action on an hpcs key", action: "kms.secrets.create", target: hpcsKeyCRN, wantErr: "a kms action on a hs-crypto key"},
 		{name: "snapshot action on a key", action: "is.snapshot.snapshot.delete", target: keyCRN, wantErr: "not the CRN of a VPC snapshot"},
+		{name: "backup policy created", action: "is.backup-policy.backup-policy.create", target: backupCRN, wantKind: authz.ObjectBackup},
+		{name: "backup policy deleted", action: "is.backup-policy.backup-policy.delete", target: backupCRN, wantKind: authz.ObjectBackup},
+		{name: "backup policy of another account", action: "is.backup-policy.backup-policy.create", target: strings.Replace(backupCRN, acct, other, 1), wantIgnore: "another account", wantWarn: true},
+		{name: "backup policy outside the regions", action: "is.backup-policy.backup-policy.create", target: strings.Replace(backupCRN, "us-south", "eu-de", 1), wantIgnore: "out_of_scope: backup policy in eu-de", wantWarn: true},
+		{name: "backup policy failed to create", action: "is.backup-policy.backup-policy.create", outcome: "failure", target: backupCRN, wantIgnore: "changed nothing"},
+		{name: "backup action on a snapshot", action: "is.backup-policy.backup-policy.delete", target: snapCRN, wantErr: "not the CRN of a VPC backup policy"},
+		{name: "backup action without a target", action: "is.backup-policy.backup-policy.create", wantErr: "target.id: missing"},
 		{name: "account not hex", action: "is.tag.attach", target: strings.Replace(snapCRN, acct, "ACCOUNT", 1), wantErr: "32 hex"},
 	}
 	for _, tt := range tests {

@@ -30,9 +30,9 @@ type Settings struct {
 	// VPCURL gives the VPC API URL of a region, KMSURL the key API URL of a KMS service in one.
 	VPCURL func(region string) string
 	KMSURL func(service, region string) string
-	// RoleSource is the subject service of the grants on a target service, for reading the roles
-	// IAM offers to it.
-	RoleSource func(target string) string
+	// RoleNeeds are the roles the rules grant, by target and source service (authz.Rules.RoleNeeds);
+	// nil takes those of the default rules.
+	RoleNeeds []authz.RoleNeed
 }
 
 // Connect builds the adapters. Its only I/O is the IAM token, which names the account and the
@@ -62,11 +62,11 @@ func Connect(ctx context.Context, s Settings, o Options) (*Cloud, error) {
 	if err != nil {
 		return nil, err
 	}
-	roleSource := s.RoleSource
-	if roleSource == nil {
-		roleSource = func(string) string { return authz.SourceService }
+	needs := s.RoleNeeds
+	if needs == nil {
+		needs = authz.Rules{}.RoleNeeds()
 	}
-	roles := NewRoles(policies.service, authz.RoleNeeds(), roleSource)
+	roles := NewRoles(policies.service, needs)
 	policies.roles = roles
 	if err == nil {
 		_ = roles.Load(ctx) // its failure is Ready's to report

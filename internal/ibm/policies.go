@@ -240,6 +240,11 @@ func v2SubjectAttrs(attrs []authz.Attribute) []iampolicymanagementv1.V2PolicySub
 	return out
 }
 
+// v2ResourceAttrs writes resource attributes with their operators. stringExists takes a JSON
+// boolean in v2, not the string "true" (the emulator refuses the string, as Terraform never sends it): the domain
+// keeps the value as text, so it is turned back here, as Terraform's provider does for its
+// "true"/"false" strings (IBM-Cloud/terraform-provider-ibm, resource_ibm_iam_authorization_policy.go,
+// which sends stringExists values as a bool through v2).
 func v2ResourceAttrs(attrs []authz.Attribute) []iampolicymanagementv1.V2PolicyResourceAttribute {
 	out := make([]iampolicymanagementv1.V2PolicyResourceAttribute, len(attrs))
 	for i, a := range attrs {
@@ -247,7 +252,11 @@ func v2ResourceAttrs(attrs []authz.Attribute) []iampolicymanagementv1.V2PolicyRe
 		if op == "" {
 			op = "stringEquals"
 		}
-		out[i] = iampolicymanagementv1.V2PolicyResourceAttribute{Key: core.StringPtr(a.Name), Operator: core.StringPtr(op), Value: a.Value}
+		var value any = a.Value
+		if op == authz.OperatorStringExists {
+			value = a.Value == "true"
+		}
+		out[i] = iampolicymanagementv1.V2PolicyResourceAttribute{Key: core.StringPtr(a.Name), Operator: core.StringPtr(op), Value: value}
 	}
 	return out
 }

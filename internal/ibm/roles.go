@@ -17,32 +17,31 @@ import (
 // GET /v2/roles?service_name=<target>&source_service_name=<subject>&policy_type=authorization
 // (IAM Policy Management API, "List roles"; the facts file, section 1, on why the restore role's
 // CRN cannot be trusted from the documentation). It is loaded once per process, since roles do
-// not change by the minute, and loaded again when IAM refuses a role.
+// not change by the minute, and loaded again when IAM refuses a role. Roles are kept per
+// (target, source) pair, because IAM lists them per pair: on target is, restore grants go to
+// server-protect and backup grants to is.
 type Roles struct {
 	service *iampolicymanagementv1.IamPolicyManagementV1
 	needs   []authz.RoleNeed
-	// source is the subject service of the grants on each target service.
-	source func(target string) string
 
 	mu     sync.RWMutex
-	crns   map[string]string // "service/Name" → CRN
+	crns   map[string]string // "target/source/Name" → CRN
 	loaded bool
 	err    error
 }
 
-// NewRoles reads the roles of needs, whose grants on a target service have the subject service
-// source(target).
-func NewRoles(service *iampolicymanagementv1.IamPolicyManagementV1, needs []authz.RoleNeed, source func(target string) string) *Roles {
-	return &Roles{service: service, needs: needs, source: source}
+// NewRoles reads the roles of needs.
+func NewRoles(service *iampolicymanagementv1.IamPolicyManagementV1, needs []authz.RoleNeed) *Roles {
+	return &Roles{service: service, needs: needs}
 }
 
-func roleKey(service, name string) string { return service + "/" + name }
+func roleKey(target, source, name string) string { return target + "/" + source + "/" + name }
 
 // RoleCRN implements authz.RoleBook.
-func (r *Roles) RoleCRN(service, name string) (string, bool) {
+func (r *Roles) RoleCRN(target, source, name string) (string, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	c, ok := r.crns[roleKey(service, name)]
+	c, ok := r.crns[roleKey(target, source, name)]
 	return c, ok
 }
 
@@ -58,13 +57,13 @@ func (r *Roles) Ready(ctx context.Context) error {
 	return r.Load(ctx)
 }
 
-// Load reads the roles from IAM now, one call per target service.
+// Load reads the roles from IAM now, one call per target and source service.
 func (r *Roles) Load(ctx context.Context) error {
 	crns := map[string]string{}
 	var missing []string
 	offeredBy := map[string][]string{}
-	for _, target := range targets(r.needs) {
-		source := r.source(target)
+	for _, pair := range pairs(r.needs) {
+		target, source := pair.Service, pair.Source
 		got, _, err := r.service.ListRolesWithContext(ctx, &iampolicymanagementv1.ListRolesOptions{
 			ServiceName: core.StringPtr(target), SourceServiceName: core.StringPtr(source), PolicyType: core.StringPtr(authz.PolicyType),
 		})
@@ -79,17 +78,17 @@ func (r *Roles) Load(ctx context.Context) error {
 			if c == "" {
 				continue
 			}
-			offeredBy[target] = append(offeredBy[target], name)
-			crns[roleKey(target, name)] = c
+			offeredBy[target+"/"+source] = append(offeredBy[target+"/"+source], name)
+			crns[roleKey(target, source, name)] = c
 		}
 	}
 	for _, n := range r.needs {
-		if _, ok := crns[roleKey(n.Service, n.Name)]; !ok {
+		if _, ok := crns[roleKey(n.Service, n.Source, n.Name)]; !ok {
 			offered := "none"
-			if o := offeredBy[n.Service]; len(o) > 0 {
+			if o := offeredBy[n.Service+"/"+n.Source]; len(o) > 0 {
 				offered = strings.Join(o, ", ")
 			}
-			missing = append(missing, fmt.Sprintf("IAM does not offer the role %s on %s to %s for authorizations (it offers: %s)", n.Name, n.Service, r.source(n.Service), offered))
+			missing = append(missing, fmt.Sprintf("IAM does not offer the role %s on %s to %s for authorizations (it offers: %s)", n.Name, n.Service, n.Source, offered))
 		}
 	}
 	var err error
@@ -109,12 +108,13 @@ func (r *Roles) set(crns map[string]string, err error) {
 	}
 }
 
-// targets are the target services of needs, once each, in order.
-func targets(needs []authz.RoleNeed) []string {
-	var out []string
+// pairs are the (target, source) pairs of needs, once each, in order; Name is left empty.
+func pairs(needs []authz.RoleNeed) []authz.RoleNeed {
+	var out []authz.RoleNeed
 	for _, n := range needs {
-		if !slices.Contains(out, n.Service) {
-			out = append(out, n.Service)
+		p := authz.RoleNeed{Service: n.Service, Source: n.Source}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
 		}
 	}
 	return out

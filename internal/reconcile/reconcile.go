@@ -70,8 +70,10 @@ type Report struct {
 	Snapshots  int
 	Instances  int
 	RootKeys   int
-	Policies   int
-	Duration   time.Duration
+	// BackupPolicies counts the Backup for VPC policies of the regions (backup.go).
+	BackupPolicies int
+	Policies       int
+	Duration       time.Duration
 }
 
 // Failed reports whether anything went wrong: a read or a write.
@@ -92,6 +94,7 @@ type Reconciler struct {
 	instances Instances
 	keys      Keys
 	policies  Policies
+	backups   BackupPolicies // backup.go
 }
 
 // New builds a Reconciler over the adapters.
@@ -108,6 +111,7 @@ type scope struct {
 	instancesKnown bool
 	instances      map[string]bool // GUIDs of active instances
 	keysKnown      map[string]bool // instance GUIDs whose root keys were listed
+	backupKnown    bool            // whether the account backs up is known (backup.go)
 }
 
 // Run reads, plans and (unless dry-run) applies.
@@ -175,6 +179,9 @@ func (r *Reconciler) Run(ctx context.Context) Report {
 			}
 		}
 	}
+
+	backups, known := r.backup(ctx, &rep)
+	desired, sc.backupKnown = append(desired, backups...), known
 
 	existing := make([]authz.Policy, 0, len(policies))
 	for _, p := range policies {
@@ -294,6 +301,8 @@ func (s scope) covers(object string, rules authz.Rules) bool {
 		}
 		// A key of a vanished instance is gone too; in instance scope no key wants a policy.
 		return !s.instances[c.ServiceInstance] || rules.KMSScope != authz.ScopeKey || s.keysKnown[c.ServiceInstance]
+	case authz.ObjectBackup:
+		return s.backupKnown
 	}
 	return false
 }

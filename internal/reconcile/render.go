@@ -41,8 +41,8 @@ func (r Report) WriteOutcome(w io.Writer) {
 		fmt.Fprintf(w, "Apply: %d created, %d deleted, %d replaced, %d already gone, %d adopted, %d covered, %d blocked, %d failed.\n",
 			n[apply.Created], n[apply.Deleted], n[apply.Replaced], n[apply.Gone], n[apply.Adopted], n[apply.Covered], n[apply.Blocked], n[apply.Failed])
 	}
-	fmt.Fprintf(w, "Read %d snapshots, %d KMS instances, %d root keys, %d policies (%d managed policies outside this run's scope left alone) in %s.\n",
-		r.Snapshots, r.Instances, r.RootKeys, r.Policies, r.OutOfScope, r.Duration.Round(1e6))
+	fmt.Fprintf(w, "Read %d snapshots, %d KMS instances, %d root keys, %d backup policies, %d policies (%d managed policies outside this run's scope left alone) in %s.\n",
+		r.Snapshots, r.Instances, r.RootKeys, r.BackupPolicies, r.Policies, r.OutOfScope, r.Duration.Round(1e6))
 	fmt.Fprintln(w, authz.CapLine(r.Policies))
 }
 
@@ -63,7 +63,7 @@ type JSONReport struct {
 // sees the whole desired state. The changes are apply's records, as an event's answer has them.
 func (r Report) JSON(dryRun bool) JSONReport {
 	out := JSONReport{DryRun: dryRun, Summary: map[string]int{}, Changes: r.Applied.Results,
-		Read:   map[string]int{"snapshots": r.Snapshots, "kms_instances": r.Instances, "root_keys": r.RootKeys, "policies": r.Policies, "out_of_scope": r.OutOfScope},
+		Read:   map[string]int{"snapshots": r.Snapshots, "kms_instances": r.Instances, "root_keys": r.RootKeys, "backup_policies": r.BackupPolicies, "policies": r.Policies, "out_of_scope": r.OutOfScope},
 		Writes: r.Applied.Writes(), AccountCap: authz.AccountPolicyCap, DurationMS: r.Duration.Milliseconds()}
 	if out.Changes == nil {
 		out.Changes = []apply.Result{}

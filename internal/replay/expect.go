@@ -18,14 +18,19 @@ import (
 const KindUnmanaged = "unmanaged"
 
 // Authorization is one authorization policy whose subject is Block Storage for VPC
-// (serviceName server-protect), as --expect files, expect steps and the report give it.
+// (serviceName server-protect) or Backup for VPC (serviceName is, resourceType backup-policy),
+// as --expect files, expect steps and the report give it.
 type Authorization struct {
-	// Kind is the marker's kind (encryption, encryption-cross-account, restore) for a policy
-	// s2s-authorizer created, and "unmanaged" for any other.
+	// Kind is the marker's kind (encryption, encryption-cross-account, restore, backup) for a
+	// policy s2s-authorizer created, and "unmanaged" for any other.
 	Kind string `json:"kind"`
+	// SubjectType is the subject's resourceType: "backup-policy" for Backup for VPC, empty for
+	// Block Storage.
+	SubjectType string `json:"subject_type,omitempty"`
 	// SubjectAccount is the subject's accountId: whose Block Storage gets access.
 	SubjectAccount string `json:"subject_account"`
-	// Resource is the policy's resource attributes, name to value (operators are not compared).
+	// Resource is the policy's resource attributes, name to value (operators are not compared;
+	// "every resource" reads "true" in the v2 form, "*" in the v1 form).
 	Resource map[string]string `json:"resource"`
 	// Roles are role CRNs, compared as a set.
 	Roles []string `json:"roles"`
@@ -36,11 +41,15 @@ type Authorization struct {
 
 // fromPolicy describes a policy; ok is false when its subject is not Block Storage.
 func fromPolicy(p authz.Policy) (Authorization, bool) {
-	if p.Subject("serviceName") != authz.SourceService || !p.Active() {
+	backup := authz.IsBackupSubject(p.Grant)
+	if (p.Subject("serviceName") != authz.SourceService && !backup) || !p.Active() {
 		return Authorization{}, false
 	}
 	a := Authorization{Kind: KindUnmanaged, SubjectAccount: p.Subject("accountId"), Resource: map[string]string{},
 		Roles: slices.Clone(p.Roles), PolicyID: p.ID}
+	if backup {
+		a.SubjectType = authz.BackupSubjectType
+	}
 	if o, ok := p.Owner(); ok {
 		a.Kind = string(o.Kind)
 	}
@@ -88,7 +97,7 @@ func (a Authorization) resourceNames() []string {
 // key is the identity compared: everything but the policy ID, roles as a set.
 func (a Authorization) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s server-protect@%s →", a.Kind, a.SubjectAccount)
+	fmt.Fprintf(&b, "%s %s@%s →", a.Kind, a.subjectName(), a.SubjectAccount)
 	for _, name := range a.resourceNames() {
 		fmt.Fprintf(&b, " %s=%s", name, a.Resource[name])
 	}
@@ -98,6 +107,14 @@ func (a Authorization) key() string {
 	return b.String()
 }
 
+// subjectName is the subject as plan lines write it.
+func (a Authorization) subjectName() string {
+	if a.SubjectType == authz.BackupSubjectType {
+		return authz.BackupSourceService + "/" + authz.BackupSubjectType
+	}
+	return authz.SourceService
+}
+
 // String is the exact form the diff shows, so that two lines that differ look different.
 func (a Authorization) String() string { return a.key() }
 
@@ -105,8 +122,16 @@ func (a Authorization) String() string { return a.key() }
 func (a Authorization) Summary() string {
 	g := authz.Grant{Type: authz.PolicyType, Subjects: []authz.Attribute{{Name: "serviceName", Value: authz.SourceService},
 		{Name: "accountId", Value: a.SubjectAccount}}, Roles: a.Roles}
+	if a.SubjectType == authz.BackupSubjectType {
+		g.Subjects = []authz.Attribute{{Name: "serviceName", Value: authz.BackupSourceService},
+			{Name: "resourceType", Value: authz.BackupSubjectType}, {Name: "accountId", Value: a.SubjectAccount}}
+	}
 	for _, name := range a.resourceNames() {
-		g.Resources = append(g.Resources, authz.Attribute{Name: name, Value: a.Resource[name]})
+		attr := authz.Attribute{Name: name, Value: a.Resource[name]}
+		if attr.Value == "true" && a.SubjectType == authz.BackupSubjectType {
+			attr.Operator = authz.OperatorStringExists
+		}
+		g.Resources = append(g.Resources, attr)
 	}
 	return fmt.Sprintf("%-24s %s", a.Kind, g)
 }
@@ -185,9 +210,12 @@ func ParseExpectations(data []byte) ([]Authorization, error) {
 
 func (a Authorization) validate() error {
 	switch authz.Kind(a.Kind) {
-	case authz.KindEncryption, authz.KindEncryptionCrossAccount, authz.KindRestore, KindUnmanaged:
+	case authz.KindEncryption, authz.KindEncryptionCrossAccount, authz.KindRestore, authz.KindBackup, KindUnmanaged:
 	default:
-		return fmt.Errorf("kind %q: want %s, %s, %s or %s", a.Kind, authz.KindEncryption, authz.KindEncryptionCrossAccount, authz.KindRestore, KindUnmanaged)
+		return fmt.Errorf("kind %q: want %s, %s, %s, %s or %s", a.Kind, authz.KindEncryption, authz.KindEncryptionCrossAccount, authz.KindRestore, authz.KindBackup, KindUnmanaged)
+	}
+	if a.SubjectType != "" && a.SubjectType != authz.BackupSubjectType {
+		return fmt.Errorf("subject_type %q: want %s (Backup for VPC) or none (Block Storage)", a.SubjectType, authz.BackupSubjectType)
 	}
 	if !crn.IsAccountID(a.SubjectAccount) {
 		return fmt.Errorf("subject_account %q: want an account ID (32 lowercase hexadecimal characters)", a.SubjectAccount)

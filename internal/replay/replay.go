@@ -249,6 +249,10 @@ func runStep(ctx context.Context, sc *scenario, s scenarioStep, t *local, u *use
 		}
 	case StepKeyDelete:
 		detail, err = u.deleteKey(ctx, *spec.KeyDelete)
+	case StepBackupCreate:
+		detail, err = u.createBackupPolicy(*spec.BackupPolicyCreate)
+	case StepBackupDelete:
+		detail, err = u.deleteBackupPolicy(*spec.BackupPolicyDelete)
 	}
 	st.Detail = detail
 	if err != nil {

@@ -162,18 +162,19 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := writeFiles(t, map[string]string{
-		"01-notes.txt":                "remember the milk",
-		"02-world.json":               string(world),
-		"03-expect.json":              `[{"kind":"restore","subject_account":"` + te.Restorer + `","resource":{"serviceName":"is"},"roles":["crn:x"]}]`,
-		"04-garbage.json":             `{"action": "is.tag.attach", "outcome":`,
-		"05-good.json":                at("is.tag.attach", te.SnapCRN, 1),
-		"06-bad-scenario.json":        `{"steps":[{"tag_atach":{"snapshot":"x","tags":["a:b"]}}]}`,
-		"07-scenario-bad-config.json": `{"config":{"KMS_SCOPE":"all"},"steps":[{"expect":[]}]}`,
-		"08-scenario-secret.json":     `{"config":{"IBMCLOUD_API_KEY":"x"},"steps":[{"expect":[]}]}`,
-		"README.md":                   "# not an event",
-		".hidden.json":                "not read",
-		"malformed/01-valid.json":     at("kms.secrets.create", te.RootKeyCRN, 2),
-		"malformed/02-invalid.json":   "nope",
+		"01-notes.txt":                 "remember the milk",
+		"02-world.json":                string(world),
+		"03-expect.json":               `[{"kind":"restore","subject_account":"` + te.Restorer + `","resource":{"serviceName":"is"},"roles":["crn:x"]}]`,
+		"04-garbage.json":              `{"action": "is.tag.attach", "outcome":`,
+		"05-good.json":                 at("is.tag.attach", te.SnapCRN, 1),
+		"06-bad-scenario.json":         `{"steps":[{"tag_atach":{"snapshot":"x","tags":["a:b"]}}]}`,
+		"07-scenario-bad-config.json":  `{"config":{"KMS_SCOPE":"all"},"steps":[{"expect":[]}]}`,
+		"08-scenario-secret.json":      `{"config":{"IBMCLOUD_API_KEY":"x"},"steps":[{"expect":[]}]}`,
+		"09-scenario-backup-step.json": `{"steps":[{"backup_policy_create":{"id":"r006-b","name":"nightly"}}]}`,
+		"README.md":                    "# not an event",
+		".hidden.json":                 "not read",
+		"malformed/01-valid.json":      at("kms.secrets.create", te.RootKeyCRN, 2),
+		"malformed/02-invalid.json":    "nope",
 	})
 	rep := replayIn(t, replay.Options{Paths: []string{dir, filepath.Join(dir, "missing.json")}})
 	out := text(rep)
@@ -185,6 +186,7 @@ func TestBadInput(t *testing.T) {
 		"cannot replay " + p("06-bad-scenario.json") + `: scenario: steps[0]: json: unknown field "tag_atach"`,
 		"cannot replay " + p("07-scenario-bad-config.json") + `: scenario: config: invalid configuration (1 problem):`,
 		"cannot replay " + p("08-scenario-secret.json") + ": scenario: config: IBMCLOUD_API_KEY: not a setting a scenario may change",
+		"cannot replay " + p("09-scenario-backup-step.json") + ": scenario: steps[0]: backup_policy_create: want an id, a region and a name",
 		"cannot replay " + p("missing.json") + ": no such file or directory",
 		p("04-garbage.json") + "  -  -  - → rejected: malformed JSON at byte 38: unexpected end of JSON input",
 		"FAILED: rejected as bad input (put files of malformed events under a malformed/ directory to expect that)",
@@ -192,7 +194,7 @@ func TestBadInput(t *testing.T) {
 		p("malformed/01-valid.json"),
 		"FAILED: expected rejected, got applied",
 		p("malformed/02-invalid.json") + "  -  -  - → rejected as expected",
-		"FAILED: 9 failures",
+		"FAILED: 10 failures",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -201,8 +203,8 @@ func TestBadInput(t *testing.T) {
 	if strings.Contains(out, "README") || strings.Contains(out, ".hidden") {
 		t.Errorf("README or a hidden file was read:\n%s", out)
 	}
-	if rep.OK() || len(rep.Problems) != 7 || rep.Summary.Failures != 9 {
-		t.Errorf("OK=%v, %d problems, %d failures; want not OK, 7, 9", rep.OK(), len(rep.Problems), rep.Summary.Failures)
+	if rep.OK() || len(rep.Problems) != 8 || rep.Summary.Failures != 10 {
+		t.Errorf("OK=%v, %d problems, %d failures; want not OK, 8, 10", rep.OK(), len(rep.Problems), rep.Summary.Failures)
 	}
 	if got := outcomes(rep); !slices.Equal(got, []string{"rejected", "applied", "applied", "rejected"}) {
 		t.Errorf("outcomes %v: the good events must still be handled", got)
@@ -343,6 +345,10 @@ func TestScenarioSteps(t *testing.T) {
 			[]string{"FAILED: expected ignored, got applied"}},
 		{"event file that is missing", `{"event_file":"nowhere.json"}`, []string{"nowhere.json  event", "FAILED: no such file or directory"}},
 		{"unmet expectation", `{"event":` + at("is.tag.attach", te.SnapCRN, 1) + `},{"expect":[]}`, []string{"expect: NOT MET, 0 missing, 1 unexpected"}},
+		{"deleting a backup policy that is not there", `{"backup_policy_delete":"r006-nope"}`,
+			[]string{"step 1  backup_policy_delete", "FAILED: backup policy r006-nope is not in the world"}},
+		{"a backup policy twice", `{"backup_policy_create":{"id":"r006-b","region":"us-south","name":"nightly"}},{"backup_policy_create":{"id":"r006-b","region":"us-south","name":"again"}}`,
+			[]string{`created backup policy r006-b "nightly" in us-south`, `FAILED: backup policy r006-b: emulator: backup policy: duplicate id "r006-b"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 var scenarioSettings = []string{
 	"IBMCLOUD_REGIONS", "RESTORE_TAG_PREFIX", "RESTORE_ALLOWED_ACCOUNTS", "KMS_CONSUMER_ACCOUNTS",
 	"KMS_SCOPE", "SYNC_MODE", "DRY_RUN", "POLICY_CACHE_TTL",
+	"BACKUP_AUTHORIZATIONS", "BACKUP_SHARES", "BACKUP_ENTERPRISE_ACCOUNT",
 }
 
 // scenario is a world plus ordered steps, run on a fresh emulator.
@@ -41,14 +42,17 @@ type scenarioStep struct {
 
 // stepSpec is one step; exactly one of the action fields is set.
 type stepSpec struct {
-	TagAttach      *tagSpec         `json:"tag_attach"`
-	TagDetach      *tagSpec         `json:"tag_detach"`
-	SnapshotDelete *string          `json:"snapshot_delete"`
-	KeyCreate      *keyCreateSpec   `json:"key_create"`
-	KeyDelete      *keyDeleteSpec   `json:"key_delete"`
-	Event          json.RawMessage  `json:"event"`
-	EventFile      *string          `json:"event_file"`
-	Expect         *[]Authorization `json:"expect"`
+	TagAttach      *tagSpec       `json:"tag_attach"`
+	TagDetach      *tagSpec       `json:"tag_detach"`
+	SnapshotDelete *string        `json:"snapshot_delete"`
+	KeyCreate      *keyCreateSpec `json:"key_create"`
+	KeyDelete      *keyDeleteSpec `json:"key_delete"`
+	// BackupPolicyCreate and BackupPolicyDelete add and remove a Backup for VPC policy.
+	BackupPolicyCreate *emulator.BackupPolicy `json:"backup_policy_create"`
+	BackupPolicyDelete *string                `json:"backup_policy_delete"`
+	Event              json.RawMessage        `json:"event"`
+	EventFile          *string                `json:"event_file"`
+	Expect             *[]Authorization       `json:"expect"`
 	// ExpectOutcome is the outcome an event or every event of an event file must have.
 	ExpectOutcome converge.Outcome `json:"expect_outcome"`
 }
@@ -81,6 +85,8 @@ const (
 	StepSnapshotDelete = "snapshot_delete"
 	StepKeyCreate      = "key_create"
 	StepKeyDelete      = "key_delete"
+	StepBackupCreate   = "backup_policy_create"
+	StepBackupDelete   = "backup_policy_delete"
 	StepExpect         = "expect"
 )
 
@@ -97,11 +103,13 @@ func (s stepSpec) kind() (string, error) {
 	add(s.SnapshotDelete != nil, StepSnapshotDelete)
 	add(s.KeyCreate != nil, StepKeyCreate)
 	add(s.KeyDelete != nil, StepKeyDelete)
+	add(s.BackupPolicyCreate != nil, StepBackupCreate)
+	add(s.BackupPolicyDelete != nil, StepBackupDelete)
 	add(len(s.Event) > 0 && string(s.Event) != "null", StepEvent)
 	add(s.EventFile != nil, "event_file")
 	add(s.Expect != nil, StepExpect)
 	if len(kinds) != 1 {
-		return "", fmt.Errorf("want exactly one of tag_attach, tag_detach, snapshot_delete, key_create, key_delete, event, event_file, expect; got %d", len(kinds))
+		return "", fmt.Errorf("want exactly one of tag_attach, tag_detach, snapshot_delete, key_create, key_delete, backup_policy_create, backup_policy_delete, event, event_file, expect; got %d", len(kinds))
 	}
 	return kinds[0], nil
 }
@@ -147,6 +155,14 @@ func (s stepSpec) validate(kind string) error {
 	case StepKeyDelete:
 		if s.KeyDelete.Instance == "" || s.KeyDelete.Key == "" {
 			return errors.New("key_delete: want an instance and a key")
+		}
+	case StepBackupCreate:
+		if b := s.BackupPolicyCreate; b.ID == "" || b.Region == "" || b.Name == "" {
+			return errors.New("backup_policy_create: want an id, a region and a name")
+		}
+	case StepBackupDelete:
+		if *s.BackupPolicyDelete == "" {
+			return errors.New("backup_policy_delete: want a backup policy ID")
 		}
 	case "event_file":
 		if *s.EventFile == "" {

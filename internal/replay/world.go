@@ -182,6 +182,24 @@ func (u *user) deleteKey(ctx context.Context, k keyDeleteSpec) (string, error) {
 	return fmt.Sprintf("deleted key %s of instance %s", k.Key, shortID(k.Instance)), nil
 }
 
+// createBackupPolicy adds a Backup for VPC policy. The emulator does not serve the VPC API's
+// create (a real one needs a plan, a schedule and the backup grants themselves), so the step
+// changes the world directly, as IBM would once the create succeeded.
+func (u *user) createBackupPolicy(b emulator.BackupPolicy) (string, error) {
+	if err := u.emu.AddBackupPolicy(b); err != nil {
+		return "", fmt.Errorf("backup policy %s: %w", b.ID, err)
+	}
+	return fmt.Sprintf("created backup policy %s %q in %s", b.ID, b.Name, b.Region), nil
+}
+
+// deleteBackupPolicy removes a Backup for VPC policy.
+func (u *user) deleteBackupPolicy(id string) (string, error) {
+	if !u.emu.DeleteBackupPolicy(id) {
+		return "", fmt.Errorf("backup policy %s is not in the world", id)
+	}
+	return "deleted backup policy " + id, nil
+}
+
 func (u *user) close() { u.auth.Client.CloseIdleConnections() }
 
 // shortID keeps the part of an ID or CRN that tells objects apart in a line.

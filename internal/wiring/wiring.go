@@ -53,6 +53,8 @@ func Build(ctx context.Context, cfg config.Config, logger *zap.Logger, o ibm.Opt
 	limiter := rate.NewLimiter(rate.Limit(cfg.MaxWritesPerSecond), 1)
 	conv := converge.New(converge.Options{Rules: rules(cfg, cloud), Mode: cfg.SyncMode, DryRun: cfg.DryRun, Ready: cloud.Roles.Ready, Limiter: limiter},
 		cloud.Snapshots, cloud.Instances, cloud.Keys, index)
+	// Backup grants follow the backup policies of the regions the full reconcile reads.
+	conv.WithBackupPolicies(cloud.Snapshots, cfg.Regions)
 	return &Runtime{Config: cfg, Cloud: cloud, Index: index, Converger: conv, Limiter: limiter, Logger: logger}, nil
 }
 
@@ -64,12 +66,7 @@ func Settings(cfg config.Config) ibm.Settings {
 		ResourceControllerURL: cfg.ResourceControllerURL,
 		VPCURL:                cfg.VPCURLFor,
 		KMSURL:                cfg.KMSURLFor,
-		RoleSource: func(target string) string {
-			if target == authz.RestoreService && cfg.RestoreSubject == authz.RestoreSubjectISVolume {
-				return authz.RestoreService
-			}
-			return authz.SourceService
-		},
+		RoleNeeds:             cfg.Rules().RoleNeeds(),
 	}
 }
 
@@ -100,5 +97,5 @@ func (r *Runtime) Reconciler(concurrency int, maxWritesPerSecond float64) *recon
 	return reconcile.New(reconcile.Options{
 		Rules: rules(r.Config, r.Cloud), Regions: r.Config.Regions, Mode: r.Config.SyncMode, DryRun: r.Config.DryRun,
 		Concurrency: concurrency, Ready: r.Cloud.Roles.Ready,
-	}, r.Converger, r.Cloud.Snapshots, r.Cloud.Instances, r.Cloud.Keys, r.Index)
+	}, r.Converger, r.Cloud.Snapshots, r.Cloud.Instances, r.Cloud.Keys, r.Index).WithBackupPolicies(r.Cloud.Snapshots)
 }
