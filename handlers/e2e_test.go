@@ -13,11 +13,11 @@ import (
 
 	"github.com/s2s-authorizer/s2s-authorizer/config"
 	"github.com/s2s-authorizer/s2s-authorizer/handlers"
+	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/authz"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/converge"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/delivery"
 	"github.com/s2s-authorizer/s2s-authorizer/internal/emulator"
-	"github.com/s2s-authorizer/s2s-authorizer/internal/plan"
 	te "github.com/s2s-authorizer/s2s-authorizer/internal/testenv"
 )
 
@@ -282,7 +282,7 @@ func TestUnmanagedEqualPolicy(t *testing.T) {
 	srv := e.HTTP(handlers.HTTPOptions{})
 	h, body := envelopes[0].wrap(activity("is.tag.attach", te.SnapCRN, nil))
 	status, resp := te.Post(t, srv.URL, h, body)
-	if status != 200 || resp.Results[0].Changes[0].Op() != plan.Covered {
+	if status != 200 || resp.Results[0].Changes[0].Outcome != apply.Covered {
 		t.Fatalf("answer %d %+v, want the grant covered", status, resp)
 	}
 	if err := e.Emulator.Reset(withTags(e.Emulator.World(), te.Snap)); err != nil {

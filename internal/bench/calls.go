@@ -58,7 +58,8 @@ func MeasureCalls(ctx context.Context) ([]Measure, error) {
 	m := &callMeter{srv: srv, send: newSender(fn.url, 1)}
 	defer m.send.close()
 
-	// Warm: the process has handled an event, so its policy index is loaded and fresh.
+	// Warm: the process has handled an event and listed the account (a cold index lists in the
+	// background after its first events), so its policy index is loaded and fresh.
 	warm, outcome, err := m.event(ctx, "warm-up", snapshotEvent(spec.snapshot(1)))
 	if err != nil {
 		return nil, fmt.Errorf("warm-up event: %w", err)
@@ -66,7 +67,10 @@ func MeasureCalls(ctx context.Context) ([]Measure, error) {
 	if outcome != converge.Unchanged {
 		return nil, fmt.Errorf("warm-up event: outcome %s, want unchanged: the prepared world is not converged", outcome)
 	}
-	warmHow := fmt.Sprintf("the process first handled one other event (a cold one: %s)", warm)
+	if _, err := rt.Index.Refresh(ctx); err != nil {
+		return nil, fmt.Errorf("warm-up listing: %w", err)
+	}
+	warmHow := fmt.Sprintf("the process first handled one other event (a cold one: %s) and listed the account", warm)
 
 	type probe struct {
 		id   string

@@ -39,6 +39,9 @@ type Policies interface {
 	Relevant(ctx context.Context, object string, desired []authz.Authorization) ([]authz.Policy, error)
 	Fresh(ctx context.Context, object string, services []string, desired []authz.Authorization) ([]authz.Policy, error)
 	Confirm(ctx context.Context, id string) (bool, error)
+	// Listed reports whether Relevant's answers rest on a listing of the account: false for a
+	// cache that has not listed yet (a process just scaled from zero).
+	Listed() bool
 	apply.Writer
 }
 
@@ -302,6 +305,14 @@ func (c *Converger) plan(ctx context.Context, obj Object, st state, again bool) 
 		return failed(object, err)
 	}
 	report := apply.Apply(ctx, c.policies, p, apply.Options{DryRun: c.opts.DryRun, Limiter: c.opts.Limiter})
+	if fresh := again || obj.MayRemove; !fresh && !c.opts.DryRun && report.Count()[apply.Created] > 0 && !c.policies.Listed() {
+		// A cache that has not listed yet answers a converged grant through IAM's 409, which is
+		// cheap; but a create it let through may duplicate a grant in another form IBM documents,
+		// or leave a policy from before an upgrade: look now, once, and plan again.
+		if report, err = c.recheck(ctx, obj, st, report); err != nil {
+			return failed(object, err)
+		}
+	}
 	r := Result{Object: object, Report: report, Refusals: st.refusals, Err: report.Err()}
 	n := report.Count()
 	switch {
@@ -323,6 +334,22 @@ func (c *Converger) plan(ctx context.Context, obj Object, st state, again bool) 
 		r.Reason = st.reason
 	}
 	return r
+}
+
+// recheck plans the object again from a fresh read and applies, adding to report what that
+// changed or found (keeps of what was just created are not repeated).
+func (c *Converger) recheck(ctx context.Context, obj Object, st state, report apply.Report) (apply.Report, error) {
+	existing, err := c.policies.Fresh(ctx, obj.Target.Object, []string{serviceOf(obj.Target)}, st.desired)
+	if err != nil {
+		return report, err
+	}
+	again := apply.Apply(ctx, c.policies, plan.Compute(st.desired, existing, c.opts.Mode), apply.Options{Limiter: c.opts.Limiter})
+	for _, res := range again.Results {
+		if res.Outcome != apply.Kept {
+			report.Results = append(report.Results, res)
+		}
+	}
+	return report, nil
 }
 
 // confirm asks IAM whether each policy the plan keeps, or counts as covering, is still there;

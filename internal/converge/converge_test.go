@@ -65,6 +65,9 @@ func (f fakePolicies) Confirm(ctx context.Context, id string) (bool, error) {
 	return f.confirm(ctx, id)
 }
 
+// Listed: the fakes answer from the account's truth, as a cache that has listed.
+func (f fakePolicies) Listed() bool { return true }
+
 func (f fakePolicies) Create(ctx context.Context, a authz.Authorization) (authz.Policy, error) {
 	return f.create(ctx, a)
 }

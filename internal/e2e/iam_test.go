@@ -349,6 +349,12 @@ func TestHandMadePoliciesCover(t *testing.T) {
 					}
 				}
 				if via == "event" {
+					// A warm process (its index has listed): the plan sees the hand-made grant and
+					// sends nothing. A cold one's path is TestColdProcessHandMadeOtherForm.
+					if _, err := e.Runtime.Index.Refresh(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					e.Emulator.ResetStats()
 					status, r := send(t, srv.URL, tt.action, tt.target)
 					if status != 200 || r.Outcome != converge.Unchanged || len(changeWith(r, apply.Covered)) != 1 {
 						t.Fatalf("answer %d %+v, want 200 unchanged with one covered change", status, r)
@@ -595,6 +601,11 @@ func TestPolicyCap(t *testing.T) {
 		}, nil, emulator.IAMSettings{})
 		n := len(w.Policies) // every policy of the world is an authorization policy
 		e := te.Start(t, w, func(c *config.Config) { c.PolicyCapHeadroom = authz.AccountPolicyCap - n })
+		// The headroom counts what the last listing saw: a process that has not listed yet
+		// relies on IAM's own refusal (the case below).
+		if _, err := e.Runtime.Index.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		srv := e.HTTP(handlers.HTTPOptions{})
 		status, r := send(t, srv.URL, "is.tag.attach", te.SnapCRN)
 		wantReason := []string{"4020", "holds 3 authorization policies", "POLICY_CAP_HEADROOM"}
@@ -636,4 +647,21 @@ func TestPolicyCap(t *testing.T) {
 			t.Errorf("reconcile at IAM's cap: %v (error %v), want refusals, no failure", rep.Applied.Results, rep.Applied.Err())
 		}
 	})
+}
+
+// TestColdProcessHandMadeOtherForm: a process scaled from zero has not listed the account; its
+// create for a tagged snapshot is let through when a hand-made grant exists in the other subject
+// form IBM documents (IAM sees no conflict), and the converger then looks, once, and removes its
+// own copy in the same answer: no duplicate is left, the hand-made one is untouched.
+func TestColdProcessHandMadeOtherForm(t *testing.T) {
+	other := restoreIn(authz.RestoreSubjectISVolume)
+	e := te.Start(t, world(nil, []json.RawMessage{v2Policy(other, "made by hand", "IBMid-310000AAAA")}, emulator.IAMSettings{}), nil)
+	srv := e.HTTP(handlers.HTTPOptions{})
+	status, r := send(t, srv.URL, "is.tag.attach", te.SnapCRN)
+	if status != 200 || len(changeWith(r, apply.Covered)) != 1 || len(changeWith(r, apply.Deleted)) != 1 {
+		t.Fatalf("answer %d %+v, want our copy created, the hand-made one found covering, ours deleted", status, r)
+	}
+	if n := withKey(e, other); n != 1 || len(onSnapshot(e, te.Snap)) != 1 {
+		t.Errorf("%d hand-made, %d policies on the snapshot; want the hand-made one alone", n, len(onSnapshot(e, te.Snap)))
+	}
 }

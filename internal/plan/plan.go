@@ -84,14 +84,17 @@ func diff(desired []authz.Authorization, existing []authz.Policy) Plan {
 			continue
 		}
 		wanted[k] = true
-		if p := firstManaged(byKey[k], used); p != nil {
-			used[p.ID] = true
-			changes = append(changes, Change{Action: Keep, Authorization: d, Policy: *p})
-			continue
-		}
+		// A policy not ours that gives the same first: ours would only duplicate it (IAM
+		// refuses a second one of the same form, but another form IBM documents can coexist),
+		// so an equal copy of ours is surplus and goes.
 		if p := firstCovering(d, byKey); p != nil {
 			covering[p.ID] = true
 			changes = append(changes, Change{Action: Covered, Authorization: d, Policy: *p})
+			continue
+		}
+		if p := firstManaged(byKey[k], used); p != nil {
+			used[p.ID] = true
+			changes = append(changes, Change{Action: Keep, Authorization: d, Policy: *p})
 			continue
 		}
 		same := byAttrs[d.AttributesKey()]
@@ -135,8 +138,8 @@ func firstManaged(ps []authz.Policy, used map[string]bool) *authz.Policy {
 // IBM documents for it (authz.Authorization.CoveringKeys).
 func firstCovering(d authz.Authorization, byKey map[string][]authz.Policy) *authz.Policy {
 	for _, k := range d.CoveringKeys() {
-		if ps := byKey[k]; len(ps) > 0 {
-			return &ps[0]
+		if p := firstUnmanaged(byKey[k]); p != nil {
+			return p
 		}
 	}
 	return nil

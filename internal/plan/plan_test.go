@@ -76,8 +76,9 @@ func TestCompute(t *testing.T) {
 			existing: []authz.Policy{unmanaged("h1", restorer)}, mode: ModeSync, want: []line{{Covered, "h1", snapCRN}},
 		},
 		{
-			name: "ours preferred over an equal one made by hand", desired: desired(restorer),
-			existing: []authz.Policy{unmanaged("h1", restorer), managed("p1", restorer)}, mode: ModeSync, want: []line{{Keep, "p1", snapCRN}},
+			name: "an equal one made by hand covers; our copy would duplicate it and goes", desired: desired(restorer),
+			existing: []authz.Policy{unmanaged("h1", restorer), managed("p1", restorer)}, mode: ModeSync,
+			want: []line{{Covered, "h1", snapCRN}, {Delete, "p1", snapCRN}},
 		},
 		{name: "delete ours when no longer wanted", existing: []authz.Policy{managed("p1", restorer)}, mode: ModeSync, want: []line{{Delete, "p1", snapCRN}}},
 		{name: "upsert-only retains instead", existing: []authz.Policy{managed("p1", restorer)}, mode: ModeUpsertOnly, want: []line{{Retain, "p1", snapCRN}}},

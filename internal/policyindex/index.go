@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/s2s-authorizer/s2s-authorizer/internal/apply"
@@ -43,6 +44,11 @@ type Index struct {
 	// loadMu makes concurrent callers of a stale index wait for one List instead of each
 	// listing the whole account.
 	loadMu sync.Mutex
+	// refreshing is set while a background listing runs; bg waits for it (tests).
+	refreshing atomic.Bool
+	bg         sync.WaitGroup
+	// coldDelay is how long a cold index lets the first events go before it lists.
+	coldDelay time.Duration
 
 	mu sync.RWMutex
 	// created are the policies this process created, and when: a read that lags is no proof they
@@ -106,16 +112,25 @@ func removeFrom(m map[string]set, k, id string) {
 // would bring the account within headroom of authz.AccountPolicyCap are refused (negative: never refused
 // here; IAM's own refusal still is).
 func New(store Store, ttl time.Duration, headroom int) *Index {
-	x := &Index{store: store, ttl: ttl, now: time.Now, headroom: headroom, created: map[string]time.Time{}}
+	x := &Index{store: store, ttl: ttl, now: time.Now, headroom: headroom, created: map[string]time.Time{}, coldDelay: coldDelay}
 	x.reset(0)
 	return x
 }
 
 // Relevant returns what a plan for one object needs: the managed policies of that object, and
-// every policy (managed or not) whose grant equals one of desired.
+// every policy (managed or not) whose grant covers one of desired. With caching on it never waits
+// for a listing: a stale index answers from its last listing while one refresh runs in the
+// background, and a cold one (a process just scaled from zero) from what it wrote itself. Every
+// decision it feeds is safe against a stale view (the converger's rules: IAM's 409 answers a
+// create for a grant that exists, keeps are confirmed by a GET, removals read IAM afresh), so
+// waiting would only make events slow. With caching off (ttl 0) it lists every time.
 func (x *Index) Relevant(ctx context.Context, object string, desired []authz.Authorization) ([]authz.Policy, error) {
-	if err := x.ensure(ctx); err != nil {
-		return nil, err
+	if x.ttl <= 0 {
+		if err := x.ensure(ctx); err != nil {
+			return nil, err
+		}
+	} else if !x.fresh() {
+		x.refreshInBackground()
 	}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -185,9 +200,12 @@ func (x *Index) Create(ctx context.Context, a authz.Authorization) (authz.Policy
 	conflict, isConflict := apply.AsConflict(err)
 	switch {
 	case isConflict:
-		// The index missed a policy: remember this one and distrust the rest.
+		// The index missed a policy: remember this one, and distrust the rest unless it never
+		// listed (a cold index misses everything; the 409 is how it learns).
 		x.write(func() { x.add(conflict.Existing) })
-		x.Invalidate()
+		if x.listed() {
+			x.Invalidate()
+		}
 	case err == nil:
 		now := x.now()
 		x.write(func() {
@@ -274,6 +292,45 @@ func (x *Index) write(op func()) {
 	if x.loading {
 		x.journal = append(x.journal, op)
 	}
+}
+
+// Listed reports whether the index has listed the account at least once: before that it knows
+// only what this process wrote.
+func (x *Index) Listed() bool { return x.listed() }
+
+// listed reports whether the index has ever listed the account.
+func (x *Index) listed() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return !x.loadedAt.IsZero()
+}
+
+// coldDelay is how long a cold index lets the first events go before it lists the account: their
+// reads and IAM's 409s answer them, and a listing of thousands of policies would only share their
+// time.
+const coldDelay = time.Second
+
+// backgroundListTimeout bounds a background listing, which no request waits for.
+const backgroundListTimeout = 2 * time.Minute
+
+// refreshInBackground starts one listing unless one is running.
+func (x *Index) refreshInBackground() {
+	if !x.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	cold := !x.listed()
+	x.bg.Add(1)
+	go func() {
+		defer x.bg.Done()
+		defer x.refreshing.Store(false)
+		if cold {
+			time.Sleep(x.coldDelay)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), backgroundListTimeout)
+		defer cancel()
+		// A failure leaves the last listing in use; the next stale read tries again.
+		_ = x.ensure(ctx)
+	}()
 }
 
 func (x *Index) fresh() bool {

@@ -136,9 +136,15 @@ func TestWarmIndexAnswersWithoutListing(t *testing.T) {
 	ctx := context.Background()
 	f := newFake()
 	x := New(f, time.Minute, -1)
+	x.coldDelay = 0
 	a := restore("s1")
-	if got, _ := x.Relevant(ctx, a.Object, []authz.Authorization{a}); len(got) != 0 || f.lists != 1 {
-		t.Fatalf("cold read: %v after %d lists", got, f.lists)
+	// Cold: answered at once from what the process wrote (nothing), listing in the background.
+	if got, _ := x.Relevant(ctx, a.Object, []authz.Authorization{a}); len(got) != 0 {
+		t.Fatalf("cold read: %v", got)
+	}
+	x.bg.Wait()
+	if f.lists != 1 || !x.Listed() {
+		t.Fatalf("after the cold read: %d lists, listed %v; want the one background listing", f.lists, x.Listed())
 	}
 	p, err := x.Create(ctx, a)
 	if err != nil {
@@ -162,6 +168,9 @@ func TestRelevantSelectsByObjectAndGrant(t *testing.T) {
 	mine := f.behindTheBack(restore("s1"))
 	other := f.behindTheBack(restore("s2"))
 	x := New(f, time.Minute, -1)
+	if _, err := x.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
 	got, _ := x.Relevant(ctx, restore("s1").Object, nil)
 	if diff := cmp.Diff([]string{mine.ID}, ids(got)); diff != "" {
 		t.Errorf("by object: %s", diff)
@@ -311,14 +320,21 @@ func TestFailures(t *testing.T) {
 	}
 }
 
-// TestColdListFailureIsReturned: a read that cannot list answers the error, not an empty account.
+// TestColdListFailureIsReturned: a cold read answers at once (the converger's rules make a cold
+// answer safe) and stays cold when its background listing fails; a full read answers the error,
+// not an empty account.
 func TestColdListFailureIsReturned(t *testing.T) {
 	f := newFake()
 	f.behindTheBack(restore("s1"))
 	f.fail = func(string) error { return errUnavailable }
 	x := New(f, time.Hour, -1)
-	if got, err := x.Relevant(context.Background(), restore("s1").Object, nil); !errors.Is(err, errUnavailable) || got != nil {
-		t.Errorf("Relevant: %v, %v; want the list's error", got, err)
+	x.coldDelay = 0
+	if got, err := x.Relevant(context.Background(), restore("s1").Object, nil); err != nil || len(got) != 0 {
+		t.Errorf("Relevant: %v, %v; want nothing known yet, no error", got, err)
+	}
+	x.bg.Wait()
+	if x.Listed() {
+		t.Error("a failed listing counts as listed")
 	}
 	if got, err := x.All(context.Background()); !errors.Is(err, errUnavailable) || got != nil {
 		t.Errorf("All: %v, %v; want the list's error", got, err)
@@ -370,5 +386,37 @@ func TestConcurrentColdReadsListOnce(t *testing.T) {
 	wg.Wait()
 	if f.lists != 1 {
 		t.Errorf("%d lists for 8 concurrent reads of a cold index, want 1", f.lists)
+	}
+}
+
+// TestStaleIndexServesTheLastListingWhileOneRefreshRuns: under load no event waits for a relist;
+// one refresh runs for all the stale reads, and its result is used afterwards.
+func TestStaleIndexServesTheLastListingWhileOneRefreshRuns(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	old := f.behindTheBack(restore("s1"))
+	now := time.Now()
+	x := New(f, time.Minute, -1)
+	x.now = func() time.Time { return now }
+	if _, err := x.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Minute) // stale
+	added := f.behindTheBack(restore("s1-later"))
+	release := make(chan struct{})
+	f.duringList = func() { <-release } // the refresh is slow
+	for range 10 {
+		got, err := x.Relevant(ctx, restore("s1").Object, nil)
+		if err != nil || len(got) != 1 || got[0].ID != old.ID {
+			t.Fatalf("a stale read during the refresh: %v %v, want the last listing's %s at once", got, err, old.ID)
+		}
+	}
+	close(release)
+	x.bg.Wait()
+	if f.lists != 2 {
+		t.Errorf("%d lists, want one refresh for all the stale reads", f.lists)
+	}
+	if got, _ := x.Relevant(ctx, restore("s1-later").Object, nil); len(got) != 1 || got[0].ID != added.ID {
+		t.Errorf("after the refresh: %v, want %s", got, added.ID)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,57 +129,67 @@ func (r *Reconciler) Run(ctx context.Context) Report {
 			return rep
 		}
 	}
-	policies, err := r.policies.Refresh(ctx)
-	if err != nil {
+	// The account's lists are independent: they run at once, so that the read phase takes as
+	// long as the slowest list, not their sum. Pages are streamed: a snapshot is kept only as
+	// the grants it asks for.
+	var (
+		mu          sync.Mutex // guards rep, desired and sc while the lists run
+		wg          sync.WaitGroup
+		policies    []authz.Policy
+		policiesErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		policies, policiesErr = r.policies.Refresh(ctx)
+	}()
+	for _, region := range r.opts.Regions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var want []authz.Authorization
+			var refused []authz.Refusal
+			n := 0
+			err := r.snapshots.List(ctx, region, func(page []authz.Snapshot) error {
+				for i := range page {
+					d, refusals := r.opts.Rules.ForSnapshot(&page[i])
+					want = append(want, d...)
+					refused = append(refused, refusals...)
+				}
+				n += len(page)
+				return nil
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Snapshots += n
+			if err != nil {
+				rep.ReadErrors = append(rep.ReadErrors, fmt.Errorf("list snapshots in %s: %w", region, err))
+				return
+			}
+			desired = append(desired, want...)
+			rep.Refusals = append(rep.Refusals, refused...)
+			sc.regions[region] = true
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		want := r.readKMS(ctx, &mu, &rep, &sc)
+		mu.Lock()
+		desired = append(desired, want...)
+		mu.Unlock()
+	}()
+	wg.Wait()
+	if policiesErr != nil {
 		// Without the policies there is nothing to compare with: stop before writing anything.
-		rep.ReadErrors = append(rep.ReadErrors, fmt.Errorf("list policies: %w", err))
+		rep.ReadErrors = append([]error{fmt.Errorf("list policies: %w", policiesErr)}, rep.ReadErrors...)
 		rep.Duration = time.Since(start)
 		return rep
 	}
 	rep.Policies = len(policies)
-
-	for _, region := range r.opts.Regions {
-		err := r.snapshots.List(ctx, region, func(page []authz.Snapshot) error {
-			for i := range page {
-				d, refusals := r.opts.Rules.ForSnapshot(&page[i])
-				desired = append(desired, d...)
-				rep.Refusals = append(rep.Refusals, refusals...)
-			}
-			rep.Snapshots += len(page)
-			return nil
-		})
-		if err != nil {
-			rep.ReadErrors = append(rep.ReadErrors, fmt.Errorf("list snapshots in %s: %w", region, err))
-			continue
-		}
-		sc.regions[region] = true
-	}
-
-	instances, err := r.instances.List(ctx)
-	if err != nil {
-		rep.ReadErrors = append(rep.ReadErrors, fmt.Errorf("list KMS instances: %w", err))
-	} else {
-		sc.instancesKnown = true
-		rep.Instances = len(instances)
-		for i := range instances {
-			inst := &instances[i]
-			sc.instances[inst.GUID] = true
-			desired = append(desired, r.opts.Rules.ForInstance(inst)...)
-			if r.opts.Rules.KMSScope != authz.ScopeKey {
-				continue
-			}
-			keys, err := r.keys.RootKeys(ctx, *inst)
-			if err != nil {
-				rep.ReadErrors = append(rep.ReadErrors, fmt.Errorf("list root keys of %s: %w", inst.CRN, err))
-				continue
-			}
-			sc.keysKnown[inst.GUID] = true
-			rep.RootKeys += len(keys)
-			for j := range keys {
-				desired = append(desired, r.opts.Rules.ForKey(&keys[j])...)
-			}
-		}
-	}
+	// The lists finished in any order; the report reads the same every time.
+	slices.SortFunc(rep.Refusals, func(a, b authz.Refusal) int { return strings.Compare(a.Object+a.Tag, b.Object+b.Tag) })
+	slices.SortFunc(rep.ReadErrors, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 
 	backups, known := r.backup(ctx, &rep)
 	desired, sc.backupKnown = append(desired, backups...), known
@@ -200,6 +211,42 @@ func (r *Reconciler) Run(ctx context.Context) Report {
 	}
 	rep.Duration = time.Since(start)
 	return rep
+}
+
+// readKMS lists the KMS instances (and, in key scope, their root keys) and gives the grants
+// they ask for; failures and counts go to rep and sc under mu.
+func (r *Reconciler) readKMS(ctx context.Context, mu *sync.Mutex, rep *Report, sc *scope) []authz.Authorization {
+	instances, err := r.instances.List(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		rep.ReadErrors = append(rep.ReadErrors, fmt.Errorf("list KMS instances: %w", err))
+		return nil
+	}
+	var desired []authz.Authorization
+	sc.instancesKnown = true
+	rep.Instances = len(instances)
+	for i := range instances {
+		inst := &instances[i]
+		sc.instances[inst.GUID] = true
+		desired = append(desired, r.opts.Rules.ForInstance(inst)...)
+		if r.opts.Rules.KMSScope != authz.ScopeKey {
+			continue
+		}
+		mu.Unlock()
+		keys, err := r.keys.RootKeys(ctx, *inst)
+		mu.Lock()
+		if err != nil {
+			rep.ReadErrors = append(rep.ReadErrors, fmt.Errorf("list root keys of %s: %w", inst.CRN, err))
+			continue
+		}
+		sc.keysKnown[inst.GUID] = true
+		rep.RootKeys += len(keys)
+		for j := range keys {
+			desired = append(desired, r.opts.Rules.ForKey(&keys[j])...)
+		}
+	}
+	return desired
 }
 
 // converge writes what the plan wants written, object by object through the same converger as
