@@ -32,6 +32,11 @@ type app struct {
 	stdout    io.Writer
 	stderr    io.Writer
 	lookupEnv func(string) (string, bool)
+	// stdin is what `replay -` reads.
+	stdin io.Reader
+	// ibmOptions, when set, replaces ibm.DefaultOptions for the commands that connect by
+	// themselves (doctor, explain, export), so that tests need not wait for the SDK's retries.
+	ibmOptions func() ibm.Options
 }
 
 type command struct {
@@ -43,6 +48,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"bench", "measure calls per event, throughput, reconcile scaling and footprint", runBench},
+		{"doctor", "check, without writing, that this deployment can work", runDoctor},
 		{"emulator", "run the embedded IBM Cloud emulator", runEmulator},
 		{"job", "handle the event given in the environment (Code Engine job), or reconcile all", runJob},
 		{"policies", "list the authorization policies whose subject is Block Storage", runPolicies},
@@ -57,7 +63,7 @@ func main() {
 	ibm.LimitKeyProtectRetries(ibm.DefaultOptions())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, stdin: os.Stdin}
 	os.Exit(a.main(ctx, os.Args[1:]))
 }
 
