@@ -50,6 +50,8 @@ func commands() []command {
 		{"bench", "measure calls per event, throughput, reconcile scaling and footprint", runBench},
 		{"doctor", "check, without writing, that this deployment can work", runDoctor},
 		{"emulator", "run the embedded IBM Cloud emulator", runEmulator},
+		{"explain", "explain why a restore or an encrypted volume can or cannot work", runExplain},
+		{"export", "export the Block Storage authorizations as Terraform", runExport},
 		{"job", "handle the event given in the environment (Code Engine job), or reconcile all", runJob},
 		{"policies", "list the authorization policies whose subject is Block Storage", runPolicies},
 		{"reconcile", "converge every authorization of the account", runReconcile},
