@@ -50,6 +50,7 @@ func commands() []command {
 		{"bench", "measure calls per event, throughput, reconcile scaling and footprint", runBench},
 		{"doctor", "check, without writing, that this deployment can work", runDoctor},
 		{"emulator", "run the embedded IBM Cloud emulator", runEmulator},
+		{"event", "write a test event to stdout (for replay - or curl)", runEvent},
 		{"explain", "explain why a restore or an encrypted volume can or cannot work", runExplain},
 		{"export", "export the Block Storage authorizations as Terraform", runExport},
 		{"job", "handle the event given in the environment (Code Engine job), or reconcile all", runJob},
