@@ -61,7 +61,7 @@ const eventTimeLayout = "2006-01-02T15:04:05.00-0700"
 
 type eventSpec struct {
 	kind, region, account, snapshot, tag, instance, key, keyType, service, policy, as, id string
-	at                                                                                   time.Time
+	at                                                                                    time.Time
 }
 
 func runEvent(_ context.Context, a *app, args []string) int {
