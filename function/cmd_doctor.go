@@ -135,14 +135,6 @@ func runDoctor(ctx context.Context, a *app, args []string) int {
 	return exitOK
 }
 
-// options are the IBM client options of the commands that connect by themselves.
-func (a *app) options() ibm.Options {
-	if a.ibmOptions != nil {
-		return a.ibmOptions()
-	}
-	return ibm.DefaultOptions()
-}
-
 // fixPermissions points at the README's table, the one place that lists the roles.
 const fixPermissions = "give the identity the roles of the README's Permissions table"
 

@@ -34,8 +34,8 @@ type app struct {
 	lookupEnv func(string) (string, bool)
 	// stdin is what `replay -` reads.
 	stdin io.Reader
-	// ibmOptions, when set, replaces ibm.DefaultOptions for the commands that connect by
-	// themselves (doctor, explain, export), so that tests need not wait for the SDK's retries.
+	// ibmOptions, when set, replaces ibm.DefaultOptions for the commands that connect, so that
+	// tests of a broken IBM Cloud need not wait for the SDK's retries.
 	ibmOptions func() ibm.Options
 }
 
