@@ -70,7 +70,7 @@ func runEvent(_ context.Context, a *app, args []string) int {
 	fs.StringVar(&sp.region, "region", "us-south", "the object's `REGION`")
 	fs.StringVar(&sp.account, "account", "", "the `ACCOUNT` that owns the object (default IBMCLOUD_ACCOUNT_ID, else the sample world's)")
 	fs.StringVar(&sp.snapshot, "snapshot", "", "snapshot `ID` (tag and snapshot events)")
-	fs.StringVar(&sp.tag, "tag", "", "tag events: the `TAG` named in requestData (default RESTORE_TAG_PREFIX:<first of RESTORE_ALLOWED_ACCOUNTS>); the function reads the snapshot's tags anyway")
+	fs.StringVar(&sp.tag, "tag", "", "tag events: the `TAG` named in requestData (default RESTORE_TAG_PREFIX:<first of RESTORE_ALLOWED_ACCOUNTS>, else none); the function reads the snapshot's tags anyway")
 	fs.StringVar(&sp.instance, "instance", "", "KMS instance `GUID` (key events)")
 	fs.StringVar(&sp.key, "key", "", "key `ID` (key events)")
 	fs.StringVar(&sp.keyType, "type", authz.RootKeyType, "key-create: requestData.keyType (root_key, standard_key; IBM documents no values)")
@@ -114,12 +114,10 @@ func runEvent(_ context.Context, a *app, args []string) int {
 	switch k.object {
 	case "snapshot":
 		need("snapshot", sp.snapshot)
-		if strings.HasPrefix(sp.kind, "tag-") && sp.tag == "" {
-			if len(cfg.RestoreAllowedAccounts) == 0 {
-				problems = append(problems, sp.kind+" needs --tag (or RESTORE_ALLOWED_ACCOUNTS for the default)")
-			} else {
-				sp.tag = cfg.RestoreTagPrefix + ":" + cfg.RestoreAllowedAccounts[0]
-			}
+		// The function never reads the tag from the event (it reads the snapshot's tags), so
+		// without an allowlisted account to name the event simply names no tag.
+		if strings.HasPrefix(sp.kind, "tag-") && sp.tag == "" && len(cfg.RestoreAllowedAccounts) > 0 {
+			sp.tag = cfg.RestoreTagPrefix + ":" + cfg.RestoreAllowedAccounts[0]
 		}
 	case "key":
 		need("instance", sp.instance)
@@ -188,10 +186,12 @@ func activityEvent(sp eventSpec, object, action string) map[string]any {
 		ev["target"] = map[string]any{"id": vpc("snapshot", sp.snapshot), "name": sp.snapshot, "typeURI": "is/snapshot"}
 		ev["message"] = "Virtual Private Cloud: " + action + " " + sp.snapshot
 		ev["logSourceCRN"] = fmt.Sprintf("crn:v1:bluemix:public:is:%s:a/%s:::", sp.region, sp.account)
-		if sp.tag != "" {
-			ev["requestData"] = map[string]any{"tag_names": []string{sp.tag}}
+		if strings.HasPrefix(sp.kind, "tag-") {
 			// Tag events are account-management events, emitted in the global location only.
 			ev["logSourceCRN"] = "crn:v1:bluemix:public:globalcatalog-collection:global:a/" + sp.account + ":::"
+			if sp.tag != "" {
+				ev["requestData"] = map[string]any{"tag_names": []string{sp.tag}}
+			}
 		}
 	case "key":
 		ev["target"] = map[string]any{

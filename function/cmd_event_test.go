@@ -104,7 +104,6 @@ func TestEventUsage(t *testing.T) {
 		{eventEnv, []string{"event"}, "want one KIND"},
 		{eventEnv, []string{"event", "tag-remove", "--snapshot", "x"}, `unknown KIND "tag-remove"`},
 		{eventEnv, []string{"event", "tag-attach"}, "tag-attach needs --snapshot"},
-		{nil, []string{"event", "tag-attach", "--snapshot", "x"}, "tag-attach needs --tag (or RESTORE_ALLOWED_ACCOUNTS for the default)"},
 		{eventEnv, []string{"event", "key-create", "--instance", te.KPGUID}, "key-create needs --key"},
 		{eventEnv, []string{"event", "key-create", "--instance", "g", "--key", "k", "--service", "cos"}, "--service must be kms or hs-crypto"},
 		{eventEnv, []string{"event", "snapshot-delete", "--snapshot", "x", "--as", "xml"}, `--as "xml": want at, kafka, job-env or structured`},
@@ -143,5 +142,18 @@ func TestReplayStdin(t *testing.T) {
 				t.Errorf("exit %d, output %q; want %d and %q", code, out+errOut, tc.wantCode, tc.want)
 			}
 		})
+	}
+}
+
+// Without an allowlisted account the tag event names no tag, and is handled all the same: the
+// function reads the snapshot's tags, never the event's.
+func TestEventTagWithoutTagName(t *testing.T) {
+	code, ev, errOut := runPiped(t, nil, "", "event", "tag-attach", "--snapshot", te.Snap)
+	if code != exitOK || strings.Contains(ev, "tag_names") {
+		t.Fatalf("exit %d, event %s%s", code, ev, errOut)
+	}
+	code, out, _ := runPiped(t, eventEnv, ev, "replay", "-")
+	if code != exitOK || !strings.Contains(out, "is snapshot "+te.Snap+" → applied") {
+		t.Errorf("replay -: exit %d\n%s", code, out)
 	}
 }
