@@ -16,7 +16,8 @@ import (
 const replaySummary = `Replay recorded events and scenario files and show what the function does with each:
 its outcome, the authorizations it creates or deletes, those that exist at the end.
 
-PATH is a file or a directory (its files in name order, README and *.md skipped):
+PATH is a file, a directory (its files in name order, README and *.md skipped) or - for
+standard input (its shape tells which of the following it is):
 a CloudEvent (.json), a JSON array of them (a batch), JSON Lines (.jsonl, one event a
 line), a bare Activity Tracker event (delivered as a Code Engine Kafka subscription
 would), a job's environment (.env, CE_*=... or ibmendata=...), or a scenario (a world
@@ -42,7 +43,20 @@ func runReplay(ctx context.Context, a *app, args []string) int {
 	if done, code := a.parse(fs, args, 1, -1); done {
 		return code
 	}
-	if !a.existingPaths(fs, "PATH", fs.Args()...) {
+	var files []string
+	stdin := 0
+	for _, p := range fs.Args() {
+		if p == replay.StdinPath {
+			stdin++
+			continue
+		}
+		files = append(files, p)
+	}
+	if stdin > 1 {
+		fmt.Fprintln(a.stderr, "replay: - (standard input) can be given once")
+		return exitUsage
+	}
+	if !a.existingPaths(fs, "PATH", files...) {
 		return exitUsage
 	}
 	var problems []string
@@ -73,7 +87,8 @@ func runReplay(ctx context.Context, a *app, args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	o := replay.Options{Paths: fs.Args(), Mode: replay.Emulator, Config: cfg, DryRun: *dryRun, IBM: ibm.DefaultOptions(), Logger: zap.NewNop(), WorldName: "the sample world"}
+	o := replay.Options{Paths: fs.Args(), Mode: replay.Emulator, Config: cfg, DryRun: *dryRun, IBM: ibm.DefaultOptions(), Logger: zap.NewNop(), WorldName: "the sample world",
+		Stdin: a.stdin}
 	if _, set := a.lookupEnv("LOG_LEVEL"); set {
 		o.Logger = logging.New(cfg.LogLevel, a.stderr)
 	}

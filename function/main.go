@@ -32,6 +32,11 @@ type app struct {
 	stdout    io.Writer
 	stderr    io.Writer
 	lookupEnv func(string) (string, bool)
+	// stdin is what `replay -` reads.
+	stdin io.Reader
+	// ibmOptions, when set, replaces ibm.DefaultOptions for the commands that connect, so that
+	// tests of a broken IBM Cloud need not wait for the SDK's retries.
+	ibmOptions func() ibm.Options
 }
 
 type command struct {
@@ -43,7 +48,11 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"bench", "measure calls per event, throughput, reconcile scaling and footprint", runBench},
+		{"doctor", "check, without writing, that this deployment can work", runDoctor},
 		{"emulator", "run the embedded IBM Cloud emulator", runEmulator},
+		{"event", "write a test event to stdout (for replay - or curl)", runEvent},
+		{"explain", "explain why a restore or an encrypted volume can or cannot work", runExplain},
+		{"export", "export the Block Storage authorizations as Terraform", runExport},
 		{"job", "handle the event given in the environment (Code Engine job), or reconcile all", runJob},
 		{"policies", "list the authorization policies whose subject is Block Storage", runPolicies},
 		{"reconcile", "converge every authorization of the account", runReconcile},
@@ -57,7 +66,7 @@ func main() {
 	ibm.LimitKeyProtectRetries(ibm.DefaultOptions())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, stdin: os.Stdin}
 	os.Exit(a.main(ctx, os.Args[1:]))
 }
 

@@ -88,7 +88,7 @@ func (a *app) connect(ctx context.Context, cfg config.Config, l localFlags) (*se
 		s.emulator = srv
 		cfg = localrun.PointAt(cfg, srv)
 	}
-	rt, err := wiring.Build(ctx, cfg, logging.New(cfg.LogLevel, a.stderr), ibm.DefaultOptions())
+	rt, err := wiring.Build(ctx, cfg, logging.New(cfg.LogLevel, a.stderr), a.options())
 	if err != nil {
 		fmt.Fprintf(a.stderr, "s2s-authorizer: %v\n", err)
 		s.closeEmulator()
@@ -106,4 +106,12 @@ func (s *session) closeEmulator() {
 	if s.emulator != nil {
 		_ = s.emulator.Close()
 	}
+}
+
+// options are the IBM client options of every command that connects.
+func (a *app) options() ibm.Options {
+	if a.ibmOptions != nil {
+		return a.ibmOptions()
+	}
+	return ibm.DefaultOptions()
 }

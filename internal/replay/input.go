@@ -49,11 +49,15 @@ type input struct {
 	problem  string
 }
 
-// load reads every path, directories recursively in name order. Each file that cannot be
-// replayed becomes an input with a problem; loading never stops early.
-func load(paths []string) []input {
+// load reads every path, directories recursively in name order, and StdinPath from stdin. Each
+// file that cannot be replayed becomes an input with a problem; loading never stops early.
+func load(paths []string, stdin io.Reader) []input {
 	var out []input
 	for _, root := range paths {
+		if root == StdinPath {
+			out = append(out, loadStdin(stdin))
+			continue
+		}
 		info, err := os.Stat(root)
 		if err != nil {
 			out = append(out, input{path: root, problem: statProblem(err)})

@@ -7,6 +7,7 @@ package replay
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -52,6 +53,8 @@ type Options struct {
 	ExpectName string
 	Logger     *zap.Logger
 	IBM        ibm.Options
+	// Stdin is what the path StdinPath reads.
+	Stdin io.Reader
 }
 
 func (o Options) logger() *zap.Logger {
@@ -68,7 +71,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Mode: o.Mode, Target: o.targetName(), DryRun: o.DryRun, Problems: []Problem{}, Runs: []RunReport{}}
 	var units []unit
 	var scenarios []*scenario
-	for _, in := range load(o.Paths) {
+	for _, in := range load(o.Paths, o.Stdin) {
 		switch {
 		case in.problem != "":
 			rep.Problems = append(rep.Problems, Problem{Path: in.path, Reason: in.problem})
@@ -264,7 +267,7 @@ func runStep(ctx context.Context, sc *scenario, s scenarioStep, t *local, u *use
 // eventFileSteps delivers every event of a file or directory a scenario names.
 func eventFileSteps(ctx context.Context, origin, path string, expect converge.Outcome, t *local) []Step {
 	var steps []Step
-	for _, in := range load([]string{path}) {
+	for _, in := range load([]string{path}, nil) {
 		label := origin + " " + filepath.ToSlash(in.path)
 		switch {
 		case in.problem != "":
