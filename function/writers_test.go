@@ -36,7 +36,7 @@ import (
 var (
 	writersSeed   = flag.Uint64("writers.seed", 0, "run only this seed (0: seeds 1..writers.seeds)")
 	writersSeeds  = flag.Int("writers.seeds", 0, "seeds per number of serve processes (0: 2, or WRITERS_SEEDS)")
-	writersRounds = flag.Int("writers.rounds", 0, "world changes per run (0: 14, or WRITERS_ROUNDS)")
+	writersRounds = flag.Int("writers.rounds", 0, "world changes per run (0: 30, or WRITERS_ROUNDS)")
 )
 
 func writersSetting(flagValue int, env string, def int) int {
@@ -61,7 +61,7 @@ func writersSetting(flagValue int, env string, def int) int {
 // no duplicate, no hand-made policy touched. A failure prints the seed and the interleaving.
 func TestManyWriters(t *testing.T) {
 	seeds := writersSetting(*writersSeeds, "WRITERS_SEEDS", 2)
-	rounds := writersSetting(*writersRounds, "WRITERS_ROUNDS", 14)
+	rounds := writersSetting(*writersRounds, "WRITERS_ROUNDS", 30)
 	var only uint64
 	if *writersSeed != 0 {
 		only = *writersSeed
@@ -560,4 +560,85 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestWritersCost measures what the many-writers guarantee costs in IBM calls, one event at a
+// time against one warm serve process without latency (the emulator's Stats per event): a
+// converged event, one needing one change, a removal, and a duplicate. The bounds are the
+// issue's: a converged event reads at most its object and GETs one policy; a change or a
+// removal writes exactly once; a duplicate calls nothing.
+func TestWritersCost(t *testing.T) {
+	bin := buildBinary(t)
+	rules := authz.Rules{AccountID: te.Account, RestoreTagPrefix: "s2s-restore", RestoreAllowedAccounts: []string{te.Restorer}, KMSScope: authz.ScopeInstance}
+	srv, err := emulator.Start(te.World(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	const token = "writers-test-event-token-0123456789"
+	env := append(srv.Env(), "RESTORE_ALLOWED_ACCOUNTS="+te.Restorer, "IBMCLOUD_REGIONS=us-south,eu-de", "EVENT_AUTH_TOKEN="+token)
+	setup := exec.Command(bin, writersReconcileArgs()...)
+	setup.Env = env
+	if out, err := setup.CombinedOutput(); err != nil {
+		t.Fatalf("the setup reconcile: %v\n%s", err, out)
+	}
+	initial := srv.World()
+	p := startServe(t, bin, env)
+	client := &http.Client{Timeout: time.Minute}
+	n := 0
+	send := func(what string, ev writersEvent) (emulator.Stats, string) {
+		t.Helper()
+		before := srv.Stats()
+		status, answer := postWritersEvent(context.Background(), client, p.url, token, ev)
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d %s", what, status, answer)
+		}
+		after := srv.Stats()
+		d := emulator.Stats{Total: after.Total - before.Total, PolicyWrites: after.PolicyWrites - before.PolicyWrites, Calls: map[string]int{}}
+		for route, c := range after.Calls {
+			if c -= before.Calls[route]; c > 0 && !strings.Contains(route, "token") {
+				d.Calls[route] = c
+			}
+		}
+		routes := make([]string, 0, len(d.Calls))
+		for route, c := range d.Calls {
+			routes = append(routes, fmt.Sprintf("%s ×%d", route, c))
+		}
+		sort.Strings(routes)
+		t.Logf("%-40s %d calls (%s), %d writes: %s", what, d.Total, strings.Join(routes, ", "), d.PolicyWrites, answer)
+		return d, answer
+	}
+	event := func(action, target string) writersEvent {
+		n++
+		return writersEvent{id: fmt.Sprintf("partition:0/offset:%d", n), action: action, target: target, body: writersEventBody(action, target, nil)}
+	}
+	// Warm the process (its policy cache and token) with an event on another object.
+	send("cold event (warms the cache)", event("is.tag.attach", te.SnapEUCRN))
+
+	converged, _ := send("converged tag attach", event("is.tag.attach", te.SnapCRN))
+	restore := "s2s-restore:" + te.Restorer
+	if err := srv.SetUserTags(te.SnapPlain, []string{restore}); err != nil {
+		t.Fatal(err)
+	}
+	change, _ := send("tag attach needing one create", event("is.tag.attach", te.SnapPlainCRN))
+	if err := srv.SetUserTags(te.SnapPlain, nil); err != nil {
+		t.Fatal(err)
+	}
+	removal, _ := send("tag detach needing one delete", event("is.tag.detach", te.SnapPlainCRN))
+	dup := event("is.tag.attach", te.SnapCRN)
+	send("converged tag attach (again)", dup)
+	duplicate, answer := send("duplicate (same source and id)", dup)
+
+	if converged.PolicyWrites != 0 || converged.Total > 2 || converged.Calls["GET /v1/policies/{id}"]+converged.Calls["GET /v2/policies/{id}"] > 1 {
+		t.Errorf("a converged event made %d calls (%v): want at most the object read and one policy GET", converged.Total, converged.Calls)
+	}
+	if change.PolicyWrites != 1 || removal.PolicyWrites != 1 {
+		t.Errorf("one change wrote %d times, one removal %d: want 1 each", change.PolicyWrites, removal.PolicyWrites)
+	}
+	if duplicate.Total != 0 || !strings.HasPrefix(answer, "duplicate") {
+		t.Errorf("a duplicate made %d calls (%s): want 0", duplicate.Total, answer)
+	}
+	if st, err := soak.Check(initial, srv.World(), rules); err != nil || !st.Exact() {
+		t.Errorf("after the events: %v %s", err, st)
+	}
 }
