@@ -83,11 +83,16 @@ func TestManyWriters(t *testing.T) {
 				r := runWriters(t, bin, k, seed, rounds)
 				total.add(k, r)
 				t.Logf("K=%d seed=%d: %s", k, seed, r)
+				for _, a := range r.retried {
+					t.Logf("redelivered after %s", a)
+				}
 			})
 		}
 	}
 	for k := 1; k <= 3; k++ {
-		t.Logf("K=%d: %s", k, total.byK[k])
+		if total.byK[k].runs > 0 { // -run may have selected some K only
+			t.Logf("K=%d: %s", k, total.byK[k])
+		}
 	}
 }
 
@@ -97,6 +102,7 @@ type writersResult struct {
 	wrong                                  int // grants missing, unwanted, duplicated or hand-made lost
 	calls, policyGets, policyLists, writes int // the emulator's Stats over the whole run
 	reconcileExit                          string
+	retried                                []string // the answers that asked for a redelivery
 }
 
 func (r writersResult) String() string {
@@ -265,6 +271,11 @@ func runWriters(t *testing.T, bin string, k int, seed uint64, rounds int) writer
 				switch {
 				case status >= 200 && status < 300:
 					return
+				case status >= 500 || status == 0:
+					// Redelivered below; the answer is kept, as the reason a subscription retries.
+					resMu.Lock()
+					res.retried = append(res.retried, fmt.Sprintf("%s %s to serve#%d: %d %s", ev.id, ev.action, n, status, answer))
+					resMu.Unlock()
 				case status >= 400 && status < 500:
 					problem("%s %s was answered %d %s: every event of the run is valid", ev.id, ev.action, status, answer)
 					return
