@@ -34,16 +34,11 @@ func runExport(ctx context.Context, a *app, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	s, code := a.open(ctx, l, nil)
+	s, policies, code := a.policies(ctx, l, "export")
 	if code != exitOK {
 		return code
 	}
 	defer s.Close()
-	policies, err := s.Cloud.Policies.List(ctx)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "export: %v\n", err)
-		return exitFailure
-	}
 	var entries []tfexport.Entry
 	for _, p := range policies {
 		if !blockStorageSubject(p) || p.Imitation() {

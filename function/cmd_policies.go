@@ -32,16 +32,11 @@ func runPolicies(ctx context.Context, a *app, args []string) int {
 	if done, code := a.parse(fs, args, 0, 0); done {
 		return code
 	}
-	s, code := a.open(ctx, l, nil)
+	s, policies, code := a.policies(ctx, l, "policies")
 	if code != exitOK {
 		return code
 	}
 	defer s.Close()
-	policies, err := s.Cloud.Policies.List(ctx)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "policies: %v\n", err)
-		return exitFailure
-	}
 	rows := policyRows(policies)
 	if *asJSON {
 		a.printJSON(struct {
@@ -138,4 +133,21 @@ func backupTarget(p authz.Policy) string {
 		}
 	}
 	return "resource"
+}
+
+// policies opens a session and lists the account's authorization policies, for the commands
+// that show them; a code other than exitOK means the command stops with it (the session is
+// closed then).
+func (a *app) policies(ctx context.Context, l localFlags, command string) (*session, []authz.Policy, int) {
+	s, code := a.open(ctx, l, nil)
+	if code != exitOK {
+		return nil, nil, code
+	}
+	policies, err := s.Cloud.Policies.List(ctx)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "%s: %v\n", command, err)
+		s.Close()
+		return nil, nil, exitFailure
+	}
+	return s, policies, exitOK
 }

@@ -31,18 +31,9 @@ func parsePolicy(path string, raw json.RawMessage, src policySource) (*policy, e
 	if err != nil {
 		return nil, err
 	}
-	p := &policy{State: policyStateActive, version: 1}
-	if p.Type, err = o.str("type", true); err != nil {
+	p, err := policyHead(o, 1)
+	if err != nil {
 		return nil, err
-	}
-	if p.Type != "access" && p.Type != "authorization" {
-		return nil, errAt(o.fieldPath("type"), "%q is not access or authorization", p.Type)
-	}
-	if p.Description, err = o.str("description", false); err != nil {
-		return nil, err
-	}
-	if len(p.Description) > maxDescription {
-		return nil, errAt(o.fieldPath("description"), "longer than %d characters", maxDescription)
 	}
 	if p.Subject, err = parseSubjects(o); err != nil {
 		return nil, err
@@ -330,4 +321,23 @@ func checkPolicySemantics(p *policy, paths policyPaths) error {
 func jsonText(v any) string {
 	b, _ := json.Marshal(v) // attribute values always encode
 	return string(b)
+}
+
+// policyHead reads what v1 and v2 policy documents share: type and description.
+func policyHead(o *jsonObject, version int) (*policy, error) {
+	p := &policy{State: policyStateActive, version: version}
+	var err error
+	if p.Type, err = o.str("type", true); err != nil {
+		return nil, err
+	}
+	if p.Type != "access" && p.Type != "authorization" {
+		return nil, errAt(o.fieldPath("type"), "%q is not access or authorization", p.Type)
+	}
+	if p.Description, err = o.str("description", false); err != nil {
+		return nil, err
+	}
+	if len(p.Description) > maxDescription {
+		return nil, errAt(o.fieldPath("description"), "longer than %d characters", maxDescription)
+	}
+	return p, nil
 }

@@ -98,18 +98,9 @@ func parsePolicyV2(path string, raw json.RawMessage, src policySource) (*policy,
 	if err != nil {
 		return nil, err
 	}
-	p := &policy{State: policyStateActive, version: 2}
-	if p.Type, err = o.str("type", true); err != nil {
+	p, err := policyHead(o, 2)
+	if err != nil {
 		return nil, err
-	}
-	if p.Type != "access" && p.Type != "authorization" {
-		return nil, errAt(o.fieldPath("type"), "%q is not access or authorization", p.Type)
-	}
-	if p.Description, err = o.str("description", false); err != nil {
-		return nil, err
-	}
-	if len(p.Description) > maxDescription {
-		return nil, errAt(o.fieldPath("description"), "longer than %d characters", maxDescription)
 	}
 	if p.Subject, err = parseV2Attributes(o, "subject", v2SubjectOperators); err != nil {
 		return nil, err
