@@ -32,6 +32,9 @@ type session struct {
 }
 
 func (s *session) Close() {
+	if s.Runtime != nil {
+		s.Runtime.Close()
+	}
 	if s.emulator != nil {
 		_ = s.emulator.Close()
 	}

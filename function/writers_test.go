@@ -621,8 +621,20 @@ func TestWritersCost(t *testing.T) {
 		n++
 		return writersEvent{id: fmt.Sprintf("partition:0/offset:%d", n), action: action, target: target, body: writersEventBody(action, target, nil)}
 	}
-	// Warm the process (its policy cache and token) with an event on another object.
+	// Warm the process (its policy cache and token) with an event on another object. A cold
+	// process lists the account in the background a second after its first events; wait (in
+	// bounded steps) until its reads show a warm cache: a keep confirmed by a policy GET.
 	send("cold event (warms the cache)", event("is.tag.attach", te.SnapEUCRN))
+	for i := 0; ; i++ {
+		d, _ := send("converged tag attach, warming", event("is.tag.attach", te.SnapCRN))
+		if d.Calls["GET /v2/policies/{id}"] == 1 && d.PolicyWrites == 0 {
+			break
+		}
+		if i == 40 {
+			t.Fatal("the process never listed its policies: its converged events still go through IAM's 409")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 
 	converged, _ := send("converged tag attach", event("is.tag.attach", te.SnapCRN))
 	restore := "s2s-restore:" + te.Restorer

@@ -151,6 +151,7 @@ func newRuntime(ctx context.Context, srv *emulator.Server, logOut io.Writer) (rt
 		return nil, nil, err
 	}
 	return rt, func() {
+		rt.Close()
 		if t, ok := o.Transport.(*http.Transport); ok {
 			t.CloseIdleConnections()
 		}

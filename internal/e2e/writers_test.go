@@ -167,6 +167,7 @@ func TestTwoInstancesInterleaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(b.Close)
 	a := e.Runtime
 	var detach converge.Outcome
 	convA := converge.New(converge.Options{Rules: a.Config.Rules(), Mode: a.Config.SyncMode},

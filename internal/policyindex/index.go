@@ -49,6 +49,9 @@ type Index struct {
 	bg         sync.WaitGroup
 	// coldDelay is how long a cold index lets the first events go before it lists.
 	coldDelay time.Duration
+	// background bounds background listings; Close cancels it.
+	background context.Context
+	stop       context.CancelFunc
 
 	mu sync.RWMutex
 	// created are the policies this process created, and when: a read that lags is no proof they
@@ -113,6 +116,7 @@ func removeFrom(m map[string]set, k, id string) {
 // here; IAM's own refusal still is).
 func New(store Store, ttl time.Duration, headroom int) *Index {
 	x := &Index{store: store, ttl: ttl, now: time.Now, headroom: headroom, created: map[string]time.Time{}, coldDelay: coldDelay}
+	x.background, x.stop = context.WithCancel(context.Background())
 	x.reset(0)
 	return x
 }
@@ -313,6 +317,12 @@ const coldDelay = time.Second
 // backgroundListTimeout bounds a background listing, which no request waits for.
 const backgroundListTimeout = 2 * time.Minute
 
+// Close stops a background listing and waits for it: the index's process part is over.
+func (x *Index) Close() {
+	x.stop()
+	x.bg.Wait()
+}
+
 // refreshInBackground starts one listing unless one is running.
 func (x *Index) refreshInBackground() {
 	if !x.refreshing.CompareAndSwap(false, true) {
@@ -324,9 +334,13 @@ func (x *Index) refreshInBackground() {
 		defer x.bg.Done()
 		defer x.refreshing.Store(false)
 		if cold {
-			time.Sleep(x.coldDelay)
+			select {
+			case <-time.After(x.coldDelay):
+			case <-x.background.Done():
+				return
+			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), backgroundListTimeout)
+		ctx, cancel := context.WithTimeout(x.background, backgroundListTimeout)
 		defer cancel()
 		// A failure leaves the last listing in use; the next stale read tries again.
 		_ = x.ensure(ctx)

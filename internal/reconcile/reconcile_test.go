@@ -264,6 +264,7 @@ func TestScopeSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(rt.Close)
 	if rep := rt.Reconciler(0, -1).Run(context.Background()); rep.Failed() {
 		t.Fatalf("%v %v", rep.ReadErrors, rep.Applied.Err())
 	}

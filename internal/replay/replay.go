@@ -140,6 +140,7 @@ func runEvents(ctx context.Context, o Options, units []unit) (RunReport, error) 
 		if err != nil {
 			return run, fmt.Errorf("connect to IBM Cloud: %w", err)
 		}
+		defer l.rt.Close()
 		t = l
 	default:
 		emu, err := localrun.Start(o.World)
@@ -153,6 +154,7 @@ func runEvents(ctx context.Context, o Options, units []unit) (RunReport, error) 
 		if err != nil {
 			return run, err
 		}
+		defer l.rt.Close()
 		t = l
 	}
 	for _, u := range units {
@@ -196,6 +198,7 @@ func runScenario(ctx context.Context, o Options, sc *scenario) RunReport {
 	if err != nil {
 		return fail(err.Error())
 	}
+	defer t.rt.Close()
 	u, err := newUser(emu)
 	if err != nil {
 		return fail(err.Error())

@@ -223,6 +223,7 @@ func Run(ctx context.Context, p Params) (Counts, error) {
 	if err != nil {
 		return c, fmt.Errorf("soak: %w", err)
 	}
+	defer rt.Close()
 	service := rt.Service(nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

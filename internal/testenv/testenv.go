@@ -93,6 +93,7 @@ func Start(t testing.TB, world *emulator.World, mutate func(*config.Config)) *En
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
+	t.Cleanup(rt.Close)
 	srv.ResetStats()
 	return &Env{T: t, Emulator: srv, Runtime: rt, Logs: logs}
 }

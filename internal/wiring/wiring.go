@@ -99,3 +99,6 @@ func (r *Runtime) Reconciler(concurrency int, maxWritesPerSecond float64) *recon
 		Concurrency: concurrency, Ready: r.Cloud.Roles.Ready,
 	}, r.Converger, r.Cloud.Snapshots, r.Cloud.Instances, r.Cloud.Keys, r.Index).WithBackupPolicies(r.Cloud.Snapshots)
 }
+
+// Close stops what the runtime runs in the background (the policy index's listing).
+func (r *Runtime) Close() { r.Index.Close() }
