@@ -26,10 +26,15 @@ const (
 // pages is how many list calls n items take at listPageSize a page; an empty list is one call.
 func pages(n int) int { return max(1, (n+listPageSize-1)/listPageSize) }
 
-// expectedCalls is what a full reconcile of a converged world of spec must cost: every list
-// page and nothing else, since nothing needs changing.
+// roleReads are the GET /v2/roles a process makes at its start: the role CRNs are read from IAM,
+// one call per (target, source) pair the rules grant.
+const roleReads = 4
+
+// expectedCalls is what a full reconcile of a converged world of spec must cost: the role reads
+// of its start, every list page, one backup policy probe per region, and nothing else, since
+// nothing needs changing.
 func (s worldSpec) expectedCalls() (total int, detail string) {
-	policies := pages(s.snapshots + s.instances) // one restore policy per snapshot, one Reader per instance
+	policies := pages(s.policies())
 	snapshots := 0
 	perRegion := make([]int, len(regions))
 	for i := range s.snapshots {
@@ -39,7 +44,8 @@ func (s worldSpec) expectedCalls() (total int, detail string) {
 		snapshots += pages(n)
 	}
 	instances := pages(s.instances)
-	return policies + snapshots + instances, fmt.Sprintf("%d policy + %d snapshot + %d instance pages + 0 changes", policies, snapshots, instances)
+	return roleReads + policies + snapshots + instances + len(regions), fmt.Sprintf("%d role reads + %d policy + %d snapshot + %d instance pages + %d backup policy probes + 0 changes",
+		roleReads, policies, snapshots, instances, len(regions))
 }
 
 // reconcileRun is one `reconcile --json` of the binary.
@@ -109,7 +115,7 @@ func MeasureReconcile(ctx context.Context, b binary, small, big, runs int) []Mea
 	namePeak := "reconcile peak memory"
 	howCalls := fmt.Sprintf("`reconcile --json` of the binary against an emulator holding N snapshots tagged for restore (2 regions), "+
 		"2 KMS instances and their policies, made beforehand by the project's own reconcile; emulator Stats() total per run, "+
-		"asserted equal to ⌈items/%d⌉ pages per list plus the writes the run reports, every one of %d runs", listPageSize, runs)
+		"asserted equal to the role reads of the start, ⌈items/%d⌉ pages per list, one backup policy probe per region, plus the writes the run reports, every one of %d runs", listPageSize, runs)
 	howScale := fmt.Sprintf("duration_ms of the reconcile's JSON report (the run itself: listing, planning, applying; not the process "+
 		"start); median of %d runs per size, interleaved; the CPU ratio (user + system time of the whole process, start included) "+
 		"is shown because it is less sensitive to other work on the machine", runs)
@@ -126,8 +132,8 @@ func MeasureReconcile(ctx context.Context, b binary, small, big, runs int) []Mea
 		if err != nil {
 			return fail(err)
 		}
-		if want := n + spec.instances; len(w.Policies) != want {
-			return fail(fmt.Errorf("prepared world holds %d policies, want %d", len(w.Policies), want))
+		if want := spec.policies(); len(w.Policies)+len(w.PoliciesV2) != want {
+			return fail(fmt.Errorf("prepared world holds %d policies, want %d", len(w.Policies)+len(w.PoliciesV2), want))
 		}
 		if srvs[i], err = emulator.Start(w, "127.0.0.1:0"); err != nil {
 			return fail(err)
@@ -148,7 +154,11 @@ func MeasureReconcile(ctx context.Context, b binary, small, big, runs int) []Mea
 			ok := r.calls.Total == want+r.changes && r.changes == 0 && r.calls.Writes == 0
 			callsOK = callsOK && ok
 			if run == 0 || !ok {
-				callFigures = append(callFigures, fmt.Sprintf("%s: %d calls, expected %d = %s", count(n), r.calls.Total, want, detail))
+				figure := fmt.Sprintf("%s: %d calls, expected %d = %s", count(n), r.calls.Total, want, detail)
+				if !ok {
+					figure += " (made " + r.calls.String() + ")"
+				}
+				callFigures = append(callFigures, figure)
 			}
 			durations[i], cpus[i] = append(durations[i], r.duration), append(cpus[i], r.cpu)
 			peaks[i] = append(peaks[i], float64(r.peak))

@@ -50,6 +50,12 @@ type Machine struct {
 	LoadEnd   string `json:"load_end,omitempty"`
 }
 
+// Section is a titled block of Markdown that BENCHMARKS.md carries after the table.
+type Section struct {
+	Title string `json:"title"`
+	Body  string `json:"body"`
+}
+
 // Report is one run of the bench.
 type Report struct {
 	Size     Size          `json:"size"`
@@ -57,6 +63,7 @@ type Report struct {
 	Command  string        `json:"command"`
 	Machine  Machine       `json:"machine"`
 	Measures []Measure     `json:"measures"`
+	Sections []Section     `json:"sections,omitempty"`
 	Notes    []string      `json:"notes,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
 }
@@ -135,6 +142,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(m.Name), cell(m.Target), cell(m.Figure), m.Result())
 	}
 	fmt.Fprintf(&b, "\n%s\n\n", r.verdict())
+	for _, s := range r.Sections {
+		fmt.Fprintf(&b, "## %s\n\n%s\n", s.Title, strings.TrimRight(s.Body, "\n")+"\n")
+	}
+	if len(r.Sections) > 0 {
+		b.WriteString("\n")
+	}
 
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(&b, "- %d CPUs (GOMAXPROCS %d), %s", r.Machine.CPUs, r.Machine.GOMAXPROCS, r.Machine.OS)
