@@ -38,6 +38,10 @@ func ParseSize(s string) (Size, error) {
 // params are the inputs of one size.
 type params struct {
 	throughput      throughputParams
+	latency         latencyParams
+	scaleSnapshots  int // the reconcile memory and emulator load world
+	scaleTagged     int
+	pending         int // creates of the write pace burst
 	reconcileSmall  int
 	reconcileBig    int
 	reconcileRuns   int
@@ -51,10 +55,14 @@ func (s Size) params() params {
 	}
 	if s == Full {
 		t.mix.events, t.passes, t.latencyEvents, t.latencyPasses = 2000, 12, 400, 4
-		return params{throughput: t, reconcileSmall: 1000, reconcileBig: 10000, reconcileRuns: 7, starts: 20, idleRSS: 3}
+		l := latencyParams{coldPolicies: 2000, refreshPolicies: 1000, refreshEvents: 160, refreshAfter: time.Second, readSnapshots: 10000, readTagged: 2000}
+		return params{throughput: t, latency: l, scaleSnapshots: 50000, scaleTagged: 2000, pending: 25,
+			reconcileSmall: 1000, reconcileBig: 10000, reconcileRuns: 7, starts: 20, idleRSS: 3}
 	}
 	t.mix.events, t.passes, t.latencyEvents, t.latencyPasses = 500, 4, 200, 2
-	return params{throughput: t, reconcileSmall: 100, reconcileBig: 1000, reconcileRuns: 3, starts: 10, idleRSS: 3}
+	l := latencyParams{coldPolicies: 200, refreshPolicies: 200, refreshEvents: 48, refreshAfter: 300 * time.Millisecond, readSnapshots: 1000, readTagged: 200}
+	return params{throughput: t, latency: l, scaleSnapshots: 5000, scaleTagged: 200, pending: 10,
+		reconcileSmall: 100, reconcileBig: 1000, reconcileRuns: 3, starts: 10, idleRSS: 3}
 }
 
 // Options configure a run.
@@ -114,6 +122,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	r.Measures, r.Notes = append(r.Measures, measures...), append(r.Notes, notes...)
 	step("reconcile: %s and %s snapshots, %d runs each", count(p.reconcileSmall), count(p.reconcileBig), p.reconcileRuns)
 	r.Measures = append(r.Measures, MeasureReconcile(ctx, bin, p.reconcileSmall, p.reconcileBig, p.reconcileRuns)...)
+	l := p.latency
+	step("real latency (%s per call): cold first event at %s policies, cache refresh under load at %s, full reconcile of %s snapshots",
+		ms(realLatency), count(l.coldPolicies), count(l.refreshPolicies), count(l.readSnapshots))
+	r.Measures = append(r.Measures, MeasureColdEvent(ctx, l.coldPolicies)...)
+	r.Measures = append(r.Measures, MeasureRefreshUnderLoad(ctx, l.refreshPolicies, l.refreshEvents, l.refreshAfter))
+	r.Measures = append(r.Measures, MeasureReadPhase(ctx, bin, l.readSnapshots, l.readTagged))
+	step("scale: %s snapshots (%s tagged): emulator load, lookups, reconcile memory", count(p.scaleSnapshots), count(p.scaleTagged))
+	r.Measures = append(r.Measures, MeasureScale(ctx, bin, p.scaleSnapshots, p.scaleTagged)...)
+	step("write pace: a burst of %d creates", p.pending)
+	r.Measures = append(r.Measures, MeasurePace(ctx, p.pending))
 	step("cold start and idle memory: %d starts", p.starts)
 	r.Measures = append(r.Measures, MeasureStart(ctx, bin, p.starts, p.idleRSS)...)
 	r.Measures = append(r.Measures, MeasureBinary(bin))
