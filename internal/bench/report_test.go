@@ -222,3 +222,12 @@ func TestFormatting(t *testing.T) {
 		}
 	}
 }
+
+func TestCapSection(t *testing.T) {
+	s := capSection()
+	for _, want := range []string{"41 pages of 100", "≈ 6.2 s", "1,000 creates take 200 s", "(3,920 creates) takes 784 s ≈ 13 min", "4,020 − 100 = 3,920"} {
+		if !strings.Contains(s.Body, want) {
+			t.Errorf("the cap note lacks %q:\n%s", want, s.Body)
+		}
+	}
+}
