@@ -145,7 +145,7 @@ func MeasureColdEvent(ctx context.Context, n int) []Measure {
 	made := policyCount(srv) - before
 	return []Measure{
 		{Name: nameCalls, Target: targetColdCalls, Pass: c.Total <= maxColdCalls && made == 0, How: howCalls + "; a create answered 409 (the grant exists, adopted) changes nothing and is not a write",
-			Figure: fmt.Sprintf("%s; %d policies created (outcome unchanged: IAM's 409 answered the create, the policy adopted)", c, made)},
+			Figure: fmt.Sprintf("%s (the emulator counts the POST as a write; IAM answered it 409: the grant exists, adopted), %d policies created, outcome unchanged", c, made)},
 		{Name: nameTime, Target: targetColdTime, Pass: took <= maxColdTime, How: howTime,
 			Figure: fmt.Sprintf("%s (%s × %s = %s of it waiting on IBM)", ms(took), plural(c.Total, "call"), ms(realLatency), ms(time.Duration(c.Total)*realLatency))},
 	}
