@@ -145,7 +145,7 @@ func callsSection(converged, change, removal, duplicate Calls) Section {
 	b.WriteString("| event | before | now | what the extra calls buy |\n|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| converged (keep) | 1 call (the object read) | %s | the keep is confirmed with a GET of the policy: a policy deleted behind the cache is planned again |\n", converged)
 	fmt.Fprintf(&b, "| one change (create) | 2 calls (the object read + the create) | %s | the object is read again after the write: a change made meanwhile by another writer is converged |\n", change)
-	fmt.Fprintf(&b, "| removal (tag detached) | not measured (planned from the cache: the read + the delete) | %s | planned from a fresh listing narrowed by service_name: no grant is removed or kept from a stale cache |\n", removal)
+	fmt.Fprintf(&b, "| removal (tag detached) | not measured (then planned from the policy cache) | %s | planned from a fresh listing narrowed by service_name: no grant is removed or kept from a stale cache |\n", removal)
 	fmt.Fprintf(&b, "| duplicate (same source and id) | 0 calls | %s | — |\n", duplicate)
 	return Section{Title: "Calls per event: before and after the many-writers change", Body: b.String()}
 }

@@ -46,7 +46,7 @@ func (m mixSpec) String() string {
 		"(2 regions) and %d%% kms/hs-crypto.secrets.create root key events on %d KMS instances; at the start of every run "+
 		"%d snapshots and %d instances lack their policy, so each run makes one create per such object it touches and "+
 		"reads the object for every event. Each run starts from the same emulator state on a warm process "+
-		"(function: one event handled; floor: policies listed once); the function and the floor must make exactly the "+
+		"(function: one event handled and the account listed; floor: policies listed once); the function and the floor must make exactly the "+
 		"same calls per route, or the run is refused as not comparable",
 		100-100/m.keyEvery, m.world.snapshots, 100/m.keyEvery, m.world.instances, m.pendingSnapshots, m.pendingInstances)
 }
