@@ -20,10 +20,11 @@ import (
 
 // floor is the least a program can do for the bench's events: plain SDK clients, no HTTP
 // server, no envelope decoding, no logging, no plan. For each event it reads the object
-// (GetSnapshot or GetResourceInstance) and creates the policy the object should have when it
-// does not know it yet, from a set of grants it listed once before the timed run and updates
-// on each create. A per-object lock keeps two senders from creating the same policy, as the
-// function's converger does.
+// (GetSnapshot or GetResourceInstance); a policy the object should have and that it knows is
+// confirmed with GetV2Policy, one it does not know is created (CreateV2Policy) and the object
+// read again, as the function's many-writers guarantee asks. What it knows is the set of grants
+// it listed once (IAM v2) before the timed run, updated on each create. A per-object lock keeps
+// two senders from creating the same policy, as the function's converger does.
 type floor struct {
 	rules     authz.Rules
 	transport *http.Transport
