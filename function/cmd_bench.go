@@ -15,7 +15,9 @@ const exitNotMeasured = 3
 func runBench(ctx context.Context, a *app, args []string) int {
 	fs := a.flags("bench", "[--size small|full] [--out FILE] [--json] [--binary PATH]",
 		"Measure, against the embedded emulator and in one run, the IBM API calls per event, throughput\n"+
-			"against a plain SDK floor, latency, reconcile scaling, cold start, idle memory and binary size;\n"+
+			"against a plain SDK floor, latency, reconcile scaling, the same with 150 ms per IBM call (cold first\n"+
+			"event, cache refresh under load, full reconcile), reconcile memory at scale, the write pace, cold\n"+
+			"start, idle memory and binary size;\n"+
 			"print each target with PASS or FAIL and write the figures to --out. Run it from the repository:\n"+
 			"it builds the binary it measures (the release build at the full size).\n"+
 			"Exit 0 when every target is met, 1 when one is missed, 2 on usage errors, 3 when a measure could\n"+

@@ -34,6 +34,12 @@ func snapshotEvent(s snapshot) event {
 		map[string]any{"tag_names": []string{"s2s-restore:" + restorer}})}
 }
 
+// detachEvent is the tag detach that may mean a restore authorization is no longer wanted.
+func detachEvent(s snapshot) event {
+	return event{kind: "snapshot", object: s.crn, snap: s, body: activity("is.tag.detach", s.crn, "is/snapshot",
+		map[string]any{"tag_names": []string{"s2s-restore:" + restorer}})}
+}
+
 // keyEvent is the creation of a root key, which says its key type as Key Protect does.
 func keyEvent(in instance) event {
 	return event{kind: "key", object: in.guid, inst: in, body: activity(in.service+".secrets.create", in.rootKeyCRN, in.service+"/secrets",

@@ -20,10 +20,11 @@ import (
 
 // floor is the least a program can do for the bench's events: plain SDK clients, no HTTP
 // server, no envelope decoding, no logging, no plan. For each event it reads the object
-// (GetSnapshot or GetResourceInstance) and creates the policy the object should have when it
-// does not know it yet, from a set of grants it listed once before the timed run and updates
-// on each create. A per-object lock keeps two senders from creating the same policy, as the
-// function's converger does.
+// (GetSnapshot or GetResourceInstance); a policy the object should have and that it knows is
+// confirmed with GetV2Policy, one it does not know is created (CreateV2Policy) and the object
+// read again, as the function's many-writers guarantee asks. What it knows is the set of grants
+// it listed once (IAM v2) before the timed run, updated on each create. A per-object lock keeps
+// two senders from creating the same policy, as the function's converger does.
 type floor struct {
 	rules     authz.Rules
 	transport *http.Transport
@@ -32,7 +33,7 @@ type floor struct {
 	rc        *resourcecontrollerv2.ResourceControllerV2
 
 	mu    sync.Mutex
-	have  map[string]bool        // grant keys of the account's active policies
+	have  map[string]string      // grant key → ID of the account's active policies
 	locks map[string]*sync.Mutex // per object
 }
 
@@ -47,7 +48,7 @@ func newFloor(srv *emulator.Server) (*floor, error) {
 		rules:     authz.Rules{AccountID: account, RestoreTagPrefix: "s2s-restore", RestoreAllowedAccounts: []string{restorer}, KMSScope: authz.ScopeInstance},
 		transport: t,
 		vpc:       map[string]*vpcv1.VpcV1{},
-		have:      map[string]bool{},
+		have:      map[string]string{},
 		locks:     map[string]*sync.Mutex{},
 	}
 	for _, region := range regions {
@@ -72,10 +73,11 @@ func newFloor(srv *emulator.Server) (*floor, error) {
 
 func (f *floor) close() { f.transport.CloseIdleConnections() }
 
-// load lists the account's authorization policies once.
+// load lists the account's authorization policies once, through IAM's v2 API as the function
+// does.
 func (f *floor) load(ctx context.Context) error {
-	pager, err := f.iam.NewPoliciesPager(&iampolicymanagementv1.ListPoliciesOptions{
-		AccountID: core.StringPtr(account), Type: core.StringPtr(authz.PolicyType), Limit: core.Int64Ptr(100),
+	pager, err := f.iam.NewV2PoliciesPager(&iampolicymanagementv1.ListV2PoliciesOptions{
+		AccountID: core.StringPtr(account), Type: core.StringPtr(authz.PolicyType), Limit: core.Int64Ptr(listPageSize),
 	})
 	if err != nil {
 		return err
@@ -86,21 +88,30 @@ func (f *floor) load(ctx context.Context) error {
 			return fmt.Errorf("floor: list policies: %w", err)
 		}
 		for _, p := range page {
+			if deref(p.State) != "active" {
+				continue
+			}
 			g := authz.Grant{Type: deref(p.Type)}
-			for _, s := range p.Subjects {
-				for _, a := range s.Attributes {
-					g.Subjects = append(g.Subjects, authz.Attribute{Name: deref(a.Name), Value: deref(a.Value)})
+			if p.Subject != nil {
+				for _, a := range p.Subject.Attributes {
+					op := deref(a.Operator)
+					if op == "stringEquals" {
+						op = ""
+					}
+					g.Subjects = append(g.Subjects, authz.Attribute{Name: deref(a.Key), Value: fmt.Sprint(a.Value), Operator: op})
 				}
 			}
-			for _, r := range p.Resources {
-				for _, a := range r.Attributes {
-					g.Resources = append(g.Resources, authz.Attribute{Name: deref(a.Name), Value: deref(a.Value), Operator: deref(a.Operator)})
+			if p.Resource != nil {
+				for _, a := range p.Resource.Attributes {
+					g.Resources = append(g.Resources, authz.Attribute{Name: deref(a.Key), Value: fmt.Sprint(a.Value), Operator: deref(a.Operator)})
 				}
 			}
-			for _, r := range p.Roles {
-				g.Roles = append(g.Roles, deref(r.RoleID))
+			if c, ok := p.Control.(*iampolicymanagementv1.ControlResponse); ok && c.Grant != nil {
+				for _, r := range c.Grant.Roles {
+					g.Roles = append(g.Roles, deref(r.RoleID))
+				}
 			}
-			f.have[g.Key()] = true
+			f.have[g.Key()] = deref(p.ID)
 		}
 	}
 	return nil
@@ -118,67 +129,100 @@ func (f *floor) lock(object string) func() {
 	return l.Unlock
 }
 
-// handle does the minimal calls for one event.
+// handle does the least calls that give the function's guarantees for one event: read the
+// object; confirm each kept grant with a GET of its policy by ID; create a missing one and then
+// read the object again (the verify after writing of the many-writers design).
 func (f *floor) handle(ctx context.Context, ev event) error {
 	defer f.lock(ev.object)()
-	var desired []authz.Authorization
+	desired, err := f.desired(ctx, ev)
+	if err != nil {
+		return err
+	}
+	wrote := false
+	for _, a := range desired {
+		f.mu.Lock()
+		id := f.have[a.Key()]
+		f.mu.Unlock()
+		if id != "" {
+			got, _, err := f.iam.GetV2PolicyWithContext(ctx, &iampolicymanagementv1.GetV2PolicyOptions{ID: &id})
+			if err != nil {
+				return fmt.Errorf("floor: get policy: %w", err)
+			}
+			if deref(got.State) == "active" {
+				continue
+			}
+		}
+		if id, err = f.create(ctx, a); err != nil {
+			return err
+		}
+		wrote = true
+		f.mu.Lock()
+		f.have[a.Key()] = id
+		f.mu.Unlock()
+	}
+	if wrote {
+		_, err = f.desired(ctx, ev)
+	}
+	return err
+}
+
+// desired reads the event's object and says what it should have.
+func (f *floor) desired(ctx context.Context, ev event) ([]authz.Authorization, error) {
 	switch ev.kind {
 	case "snapshot":
 		s, _, err := f.vpc[ev.snap.region].GetSnapshotWithContext(ctx, &vpcv1.GetSnapshotOptions{ID: &ev.snap.id})
 		if err != nil {
-			return fmt.Errorf("floor: get snapshot: %w", err)
+			return nil, fmt.Errorf("floor: get snapshot: %w", err)
 		}
-		desired, _ = f.rules.ForSnapshot(&authz.Snapshot{ID: deref(s.ID), CRN: deref(s.CRN), UserTags: s.UserTags})
+		desired, _ := f.rules.ForSnapshot(&authz.Snapshot{ID: deref(s.ID), CRN: deref(s.CRN), UserTags: s.UserTags})
+		return desired, nil
 	case "key":
 		in, _, err := f.rc.GetResourceInstanceWithContext(ctx, &resourcecontrollerv2.GetResourceInstanceOptions{ID: &ev.inst.guid})
 		if err != nil {
-			return fmt.Errorf("floor: get instance: %w", err)
+			return nil, fmt.Errorf("floor: get instance: %w", err)
 		}
 		if deref(in.State) == "active" {
-			desired = f.rules.ForInstance(&authz.KMSInstance{CRN: deref(in.CRN), Service: ev.inst.service, GUID: deref(in.GUID)})
+			return f.rules.ForInstance(&authz.KMSInstance{CRN: deref(in.CRN), Service: ev.inst.service, GUID: deref(in.GUID)}), nil
 		}
 	}
-	for _, a := range desired {
-		f.mu.Lock()
-		known := f.have[a.Key()]
-		f.mu.Unlock()
-		if known {
-			continue
-		}
-		if err := f.create(ctx, a); err != nil {
-			return err
-		}
-		f.mu.Lock()
-		f.have[a.Key()] = true
-		f.mu.Unlock()
-	}
-	return nil
+	return nil, nil
 }
 
-func (f *floor) create(ctx context.Context, a authz.Authorization) error {
-	subjects := make([]iampolicymanagementv1.SubjectAttribute, len(a.Subjects))
+func (f *floor) create(ctx context.Context, a authz.Authorization) (string, error) {
+	subjects := make([]iampolicymanagementv1.V2PolicySubjectAttribute, len(a.Subjects))
 	for i, s := range a.Subjects {
-		subjects[i] = iampolicymanagementv1.SubjectAttribute{Name: core.StringPtr(s.Name), Value: core.StringPtr(s.Value)}
+		subjects[i] = iampolicymanagementv1.V2PolicySubjectAttribute{Key: core.StringPtr(s.Name), Operator: core.StringPtr(operator(s.Operator)), Value: s.Value}
 	}
-	resources := make([]iampolicymanagementv1.ResourceAttribute, len(a.Resources))
+	resources := make([]iampolicymanagementv1.V2PolicyResourceAttribute, len(a.Resources))
 	for i, r := range a.Resources {
-		resources[i] = iampolicymanagementv1.ResourceAttribute{Name: core.StringPtr(r.Name), Value: core.StringPtr(r.Value), Operator: core.StringPtr(r.Operator)}
+		var value any = r.Value
+		if r.Operator == authz.OperatorStringExists {
+			value = r.Value == "true"
+		}
+		resources[i] = iampolicymanagementv1.V2PolicyResourceAttribute{Key: core.StringPtr(r.Name), Operator: core.StringPtr(operator(r.Operator)), Value: value}
 	}
-	roles := make([]iampolicymanagementv1.PolicyRole, len(a.Roles))
+	roles := make([]iampolicymanagementv1.Roles, len(a.Roles))
 	for i, r := range a.Roles {
-		roles[i] = iampolicymanagementv1.PolicyRole{RoleID: core.StringPtr(r)}
+		roles[i] = iampolicymanagementv1.Roles{RoleID: core.StringPtr(r)}
 	}
-	_, _, err := f.iam.CreatePolicyWithContext(ctx, &iampolicymanagementv1.CreatePolicyOptions{
+	created, _, err := f.iam.CreateV2PolicyWithContext(ctx, &iampolicymanagementv1.CreateV2PolicyOptions{
 		Type:        core.StringPtr(a.Type),
-		Subjects:    []iampolicymanagementv1.PolicySubject{{Attributes: subjects}},
-		Resources:   []iampolicymanagementv1.PolicyResource{{Attributes: resources}},
-		Roles:       roles,
+		Subject:     &iampolicymanagementv1.V2PolicySubject{Attributes: subjects},
+		Resource:    &iampolicymanagementv1.V2PolicyResource{Attributes: resources},
+		Control:     &iampolicymanagementv1.Control{Grant: &iampolicymanagementv1.Grant{Roles: roles}},
 		Description: core.StringPtr(a.Description()),
 	})
 	if err != nil {
-		return fmt.Errorf("floor: create policy: %w", err)
+		return "", fmt.Errorf("floor: create policy: %w", err)
 	}
-	return nil
+	return deref(created.ID), nil
+}
+
+func operator(op string) string {
+	if op == "" {
+		return "stringEquals"
+	}
+	return op
 }
 
 func deref(s *string) string {

@@ -26,10 +26,15 @@ const (
 // pages is how many list calls n items take at listPageSize a page; an empty list is one call.
 func pages(n int) int { return max(1, (n+listPageSize-1)/listPageSize) }
 
-// expectedCalls is what a full reconcile of a converged world of spec must cost: every list
-// page and nothing else, since nothing needs changing.
+// roleReads are the GET /v2/roles a process makes at its start: the role CRNs are read from IAM,
+// one call per (target, source) pair the rules grant.
+const roleReads = 4
+
+// expectedCalls is what a full reconcile of a converged world of spec must cost: the role reads
+// of its start, every list page, one backup policy probe per region, and nothing else, since
+// nothing needs changing.
 func (s worldSpec) expectedCalls() (total int, detail string) {
-	policies := pages(s.snapshots + s.instances) // one restore policy per snapshot, one Reader per instance
+	policies := pages(s.policies())
 	snapshots := 0
 	perRegion := make([]int, len(regions))
 	for i := range s.snapshots {
@@ -39,7 +44,8 @@ func (s worldSpec) expectedCalls() (total int, detail string) {
 		snapshots += pages(n)
 	}
 	instances := pages(s.instances)
-	return policies + snapshots + instances, fmt.Sprintf("%d policy + %d snapshot + %d instance pages + 0 changes", policies, snapshots, instances)
+	return roleReads + policies + snapshots + instances + len(regions), fmt.Sprintf("%d role reads + %d policy + %d snapshot + %d instance pages + %d backup policy probes + 0 changes",
+		roleReads, policies, snapshots, instances, len(regions))
 }
 
 // reconcileRun is one `reconcile --json` of the binary.
@@ -100,16 +106,21 @@ func runReconcile(ctx context.Context, bin string, srv *emulator.Server) (reconc
 	return r, nil
 }
 
+// reconcileSpec is the account of the reconcile measures: n snapshots of which one in five is
+// tagged for restore (IAM's cap of 4,020 policies per account rules out a policy for each of
+// 10,000), and 2 KMS instances.
+func reconcileSpec(n int) worldSpec { return worldSpec{snapshots: n, untagged: n - n/5, instances: 2} }
+
 // MeasureReconcile runs the full reconcile of the binary over two converged accounts, small
 // and ten times bigger, runs times each, and checks the calls exactly.
 func MeasureReconcile(ctx context.Context, b binary, small, big, runs int) []Measure {
 	sizes := []int{small, big}
-	nameCalls := fmt.Sprintf("reconcile calls, %s and %s snapshots with matching policies", count(small), count(big))
+	nameCalls := fmt.Sprintf("reconcile calls, %s and %s snapshots (one in five tagged) with matching policies", count(small), count(big))
 	nameScale := fmt.Sprintf("reconcile time(%s) / time(%s)", count(big), count(small))
 	namePeak := "reconcile peak memory"
-	howCalls := fmt.Sprintf("`reconcile --json` of the binary against an emulator holding N snapshots tagged for restore (2 regions), "+
-		"2 KMS instances and their policies, made beforehand by the project's own reconcile; emulator Stats() total per run, "+
-		"asserted equal to ⌈items/%d⌉ pages per list plus the writes the run reports, every one of %d runs", listPageSize, runs)
+	howCalls := fmt.Sprintf("`reconcile --json` of the binary against an emulator holding N snapshots (2 regions), one in five tagged for restore "+
+		"(IAM's cap of 4,020 policies rules out one for each of 10,000), 2 KMS instances and their policies, made beforehand by the project's own reconcile; emulator Stats() total per run, "+
+		"asserted equal to the role reads of the start, ⌈items/%d⌉ pages per list, one backup policy probe per region, plus the writes the run reports, every one of %d runs", listPageSize, runs)
 	howScale := fmt.Sprintf("duration_ms of the reconcile's JSON report (the run itself: listing, planning, applying; not the process "+
 		"start); median of %d runs per size, interleaved; the CPU ratio (user + system time of the whole process, start included) "+
 		"is shown because it is less sensitive to other work on the machine", runs)
@@ -121,13 +132,13 @@ func MeasureReconcile(ctx context.Context, b binary, small, big, runs int) []Mea
 	}
 	srvs := make([]*emulator.Server, len(sizes))
 	for i, n := range sizes {
-		spec := worldSpec{snapshots: n, instances: 2}
+		spec := reconcileSpec(n)
 		w, err := spec.prepared(ctx, 0, 0)
 		if err != nil {
 			return fail(err)
 		}
-		if want := n + spec.instances; len(w.Policies) != want {
-			return fail(fmt.Errorf("prepared world holds %d policies, want %d", len(w.Policies), want))
+		if want := spec.policies(); len(w.Policies)+len(w.PoliciesV2) != want {
+			return fail(fmt.Errorf("prepared world holds %d policies, want %d", len(w.Policies)+len(w.PoliciesV2), want))
 		}
 		if srvs[i], err = emulator.Start(w, "127.0.0.1:0"); err != nil {
 			return fail(err)
@@ -144,11 +155,15 @@ func MeasureReconcile(ctx context.Context, b binary, small, big, runs int) []Mea
 			if err != nil {
 				return fail(err)
 			}
-			want, detail := worldSpec{snapshots: n, instances: 2}.expectedCalls()
+			want, detail := reconcileSpec(n).expectedCalls()
 			ok := r.calls.Total == want+r.changes && r.changes == 0 && r.calls.Writes == 0
 			callsOK = callsOK && ok
 			if run == 0 || !ok {
-				callFigures = append(callFigures, fmt.Sprintf("%s: %d calls, expected %d = %s", count(n), r.calls.Total, want, detail))
+				figure := fmt.Sprintf("%s: %d calls, expected %d = %s", count(n), r.calls.Total, want, detail)
+				if !ok {
+					figure += " (made " + r.calls.String() + ")"
+				}
+				callFigures = append(callFigures, figure)
 			}
 			durations[i], cpus[i] = append(durations[i], r.duration), append(cpus[i], r.cpu)
 			peaks[i] = append(peaks[i], float64(r.peak))

@@ -50,6 +50,12 @@ type Machine struct {
 	LoadEnd   string `json:"load_end,omitempty"`
 }
 
+// Section is a titled block of Markdown that BENCHMARKS.md carries after the table.
+type Section struct {
+	Title string `json:"title"`
+	Body  string `json:"body"`
+}
+
 // Report is one run of the bench.
 type Report struct {
 	Size     Size          `json:"size"`
@@ -57,6 +63,7 @@ type Report struct {
 	Command  string        `json:"command"`
 	Machine  Machine       `json:"machine"`
 	Measures []Measure     `json:"measures"`
+	Sections []Section     `json:"sections,omitempty"`
 	Notes    []string      `json:"notes,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
 }
@@ -129,12 +136,17 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		r.Command, r.Date.UTC().Format("2006-01-02 15:04"), r.Size, r.Duration.Round(time.Second))
 	b.WriteString("Every figure was measured in that one run against the embedded IBM Cloud emulator. Calls are the\n")
 	b.WriteString("emulator's own counts; ratios compare figures taken in the same run, because the machine is shared\n")
-	b.WriteString("and noisy; timings are medians of several runs.\n\n")
+	b.WriteString("and noisy; timings are medians of several runs where the row says so. Rows that start with \"150 ms per\n")
+	b.WriteString("call\" are the real-latency section: the emulator delays every IBM API call by 150 ms (token requests\n")
+	b.WriteString("excepted), as IBM Cloud's calls take; the other rows run at the emulator's speed.\n\n")
 	b.WriteString("| measure | target | figure | result |\n|---|---|---|---|\n")
 	for _, m := range r.Measures {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(m.Name), cell(m.Target), cell(m.Figure), m.Result())
 	}
 	fmt.Fprintf(&b, "\n%s\n\n", r.verdict())
+	for _, s := range r.Sections {
+		fmt.Fprintf(&b, "## %s\n\n%s\n\n", s.Title, strings.TrimRight(s.Body, "\n"))
+	}
 
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(&b, "- %d CPUs (GOMAXPROCS %d), %s", r.Machine.CPUs, r.Machine.GOMAXPROCS, r.Machine.OS)

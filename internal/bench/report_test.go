@@ -179,10 +179,12 @@ func TestExpectedReconcileCalls(t *testing.T) {
 		want   int
 		detail string
 	}{
-		{worldSpec{snapshots: 0, instances: 0}, 4, "1 policy + 2 snapshot + 1 instance pages + 0 changes"},
-		{worldSpec{snapshots: 100, instances: 2}, 5, "2 policy + 2 snapshot + 1 instance pages + 0 changes"},
-		{worldSpec{snapshots: 10000, instances: 2}, 202, "101 policy + 100 snapshot + 1 instance pages + 0 changes"},
-		{worldSpec{snapshots: 201, instances: 0}, 7, "3 policy + 3 snapshot + 1 instance pages + 0 changes"},
+		{worldSpec{snapshots: 0, instances: 0}, 10, "4 role reads + 1 policy + 2 snapshot + 1 instance pages + 2 backup policy probes + 0 changes"},
+		{worldSpec{snapshots: 100, instances: 2}, 11, "4 role reads + 2 policy + 2 snapshot + 1 instance pages + 2 backup policy probes + 0 changes"},
+		{worldSpec{snapshots: 10000, instances: 2}, 208, "4 role reads + 101 policy + 100 snapshot + 1 instance pages + 2 backup policy probes + 0 changes"},
+		{worldSpec{snapshots: 201, instances: 0}, 13, "4 role reads + 3 policy + 3 snapshot + 1 instance pages + 2 backup policy probes + 0 changes"},
+		// Untagged snapshots are listed but ask for no policy.
+		{worldSpec{snapshots: 10000, untagged: 8000}, 127, "4 role reads + 20 policy + 100 snapshot + 1 instance pages + 2 backup policy probes + 0 changes"},
 	}
 	for _, tt := range tests {
 		got, detail := tt.spec.expectedCalls()
@@ -217,6 +219,15 @@ func TestFormatting(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+func TestCapSection(t *testing.T) {
+	s := capSection()
+	for _, want := range []string{"41 pages of 100", "≈ 6.2 s", "1,000 creates take 200 s", "(3,920 creates) takes 784 s ≈ 13 min", "4,020 − 100 = 3,920"} {
+		if !strings.Contains(s.Body, want) {
+			t.Errorf("the cap note lacks %q:\n%s", want, s.Body)
 		}
 	}
 }

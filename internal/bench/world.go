@@ -29,7 +29,17 @@ var regions = []string{"us-south", "eu-de"}
 type worldSpec struct {
 	snapshots int
 	instances int
+	// untagged is how many of the snapshots (the first ones) carry no restore tag, so that the
+	// account holds more snapshots than policies, as real ones do.
+	untagged int
 }
+
+// tagged is how many snapshots ask for a restore policy.
+func (s worldSpec) tagged() int { return s.snapshots - s.untagged }
+
+// policies is how many policies the converged world holds: one restore policy per tagged
+// snapshot, one Reader policy per instance.
+func (s worldSpec) policies() int { return s.tagged() + s.instances }
 
 // snapshot is one snapshot of a bench world, with what an event about it names.
 type snapshot struct{ id, region, crn string }
@@ -67,10 +77,11 @@ func (s worldSpec) build() *emulator.World {
 	}
 	for i := range s.snapshots {
 		sn := s.snapshot(i)
-		w.Snapshots = append(w.Snapshots, emulator.Snapshot{
-			ID: sn.id, Region: sn.region, Name: fmt.Sprintf("snap-%d", i),
-			UserTags: []string{"s2s-restore:" + restorer, "env:bench"},
-		})
+		tags := []string{"s2s-restore:" + restorer, "env:bench"}
+		if i < s.untagged {
+			tags = tags[1:]
+		}
+		w.Snapshots = append(w.Snapshots, emulator.Snapshot{ID: sn.id, Region: sn.region, Name: fmt.Sprintf("snap-%d", i), UserTags: tags})
 	}
 	return w
 }

@@ -171,6 +171,18 @@ func (r *Reconciler) Run(ctx context.Context) Report {
 			sc.regions[region] = true
 		}()
 	}
+	// The backup policy probe is one more list, run with the others; its findings are merged
+	// below, after the policies are known to have been read, as when it ran after them.
+	var (
+		backups     []authz.Authorization
+		backupKnown bool
+		backupRep   Report
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		backups, backupKnown = r.backup(ctx, &backupRep)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -191,8 +203,9 @@ func (r *Reconciler) Run(ctx context.Context) Report {
 	slices.SortFunc(rep.Refusals, func(a, b authz.Refusal) int { return strings.Compare(a.Object+a.Tag, b.Object+b.Tag) })
 	slices.SortFunc(rep.ReadErrors, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 
-	backups, known := r.backup(ctx, &rep)
-	desired, sc.backupKnown = append(desired, backups...), known
+	rep.ReadErrors = append(rep.ReadErrors, backupRep.ReadErrors...)
+	rep.BackupPolicies += backupRep.BackupPolicies
+	desired, sc.backupKnown = append(desired, backups...), backupKnown
 
 	existing := make([]authz.Policy, 0, len(policies))
 	for _, p := range policies {
