@@ -68,7 +68,10 @@ func Compute(desired []authz.Authorization, existing []authz.Policy, mode Mode) 
 func diff(desired []authz.Authorization, existing []authz.Policy) Plan {
 	byKey := map[string][]authz.Policy{}
 	byAttrs := map[string][]authz.Policy{}
+	// Proving ownership checks the grant against its template; once per policy is enough.
+	ours := make(map[string]bool, len(existing))
 	for _, p := range existing {
+		_, ours[p.ID] = p.Owner()
 		if p.Active() {
 			byKey[p.Key()] = append(byKey[p.Key()], p)
 			byAttrs[p.AttributesKey()] = append(byAttrs[p.AttributesKey()], p)
@@ -87,34 +90,34 @@ func diff(desired []authz.Authorization, existing []authz.Policy) Plan {
 		// A policy not ours that gives the same first: ours would only duplicate it (IAM
 		// refuses a second one of the same form, but another form IBM documents can coexist),
 		// so an equal copy of ours is surplus and goes.
-		if p := firstCovering(d, byKey); p != nil {
+		if p := firstCovering(d, byKey, ours); p != nil {
 			covering[p.ID] = true
 			changes = append(changes, Change{Action: Covered, Authorization: d, Policy: *p})
 			continue
 		}
-		if p := firstManaged(byKey[k], used); p != nil {
+		if p := firstManaged(byKey[k], ours, used); p != nil {
 			used[p.ID] = true
 			changes = append(changes, Change{Action: Keep, Authorization: d, Policy: *p})
 			continue
 		}
 		same := byAttrs[d.AttributesKey()]
-		if p := firstManaged(same, used); p != nil {
+		if p := firstManaged(same, ours, used); p != nil {
 			used[p.ID] = true
 			changes = append(changes, Change{Action: Replace, Authorization: d, Policy: *p})
 			continue
 		}
-		if p := firstUnmanaged(same); p != nil {
+		if p := firstUnmanaged(same, ours); p != nil {
 			changes = append(changes, Change{Action: Blocked, Authorization: d, Policy: *p})
 			continue
 		}
 		changes = append(changes, Change{Action: Create, Authorization: d, MayReplace: true})
 	}
 	for _, p := range existing {
-		if p.Active() && p.Imitation() && !covering[p.ID] {
+		if _, marked := authz.ParseOwner(p.Description); marked && !ours[p.ID] && p.Active() && !covering[p.ID] {
 			changes = append(changes, Change{Action: Imitation, Policy: p})
 			continue
 		}
-		if _, managed := p.Owner(); !managed || !p.Active() || used[p.ID] {
+		if !ours[p.ID] || !p.Active() || used[p.ID] {
 			continue
 		}
 		// A second managed copy of a wanted grant is surplus too, so it goes like any other.
@@ -125,9 +128,9 @@ func diff(desired []authz.Authorization, existing []authz.Policy) Plan {
 	return Plan{Changes: changes}
 }
 
-func firstManaged(ps []authz.Policy, used map[string]bool) *authz.Policy {
+func firstManaged(ps []authz.Policy, ours, used map[string]bool) *authz.Policy {
 	for i := range ps {
-		if _, ok := ps[i].Owner(); ok && !used[ps[i].ID] {
+		if ours[ps[i].ID] && !used[ps[i].ID] {
 			return &ps[i]
 		}
 	}
@@ -136,18 +139,18 @@ func firstManaged(ps []authz.Policy, used map[string]bool) *authz.Policy {
 
 // firstCovering is a policy not ours that gives what d asks for, in d's own form or another form
 // IBM documents for it (authz.Authorization.CoveringKeys).
-func firstCovering(d authz.Authorization, byKey map[string][]authz.Policy) *authz.Policy {
+func firstCovering(d authz.Authorization, byKey map[string][]authz.Policy, ours map[string]bool) *authz.Policy {
 	for _, k := range d.CoveringKeys() {
-		if p := firstUnmanaged(byKey[k]); p != nil {
+		if p := firstUnmanaged(byKey[k], ours); p != nil {
 			return p
 		}
 	}
 	return nil
 }
 
-func firstUnmanaged(ps []authz.Policy) *authz.Policy {
+func firstUnmanaged(ps []authz.Policy, ours map[string]bool) *authz.Policy {
 	for i := range ps {
-		if _, ok := ps[i].Owner(); !ok {
+		if !ours[ps[i].ID] {
 			return &ps[i]
 		}
 	}
