@@ -232,7 +232,7 @@ func deployAndRun(t *testing.T, deployEnv map[string]string, args ...string) {
 	bin := testBinary(t)
 	emu := startEmulator(t, bin)
 	env := map[string]string{"RESTORE_ALLOWED_ACCOUNTS": taggedAccount}
-	for _, k := range []string{"IBMCLOUD_IAM_URL", "IBMCLOUD_VPC_URL", "IBMCLOUD_RESOURCE_CONTROLLER_URL", "IBMCLOUD_TAGGING_URL", "IBMCLOUD_KMS_URL"} {
+	for _, k := range []string{"IBMCLOUD_IAM_URL", "IBMCLOUD_VPC_URL", "IBMCLOUD_RESOURCE_CONTROLLER_URL", "IBMCLOUD_KMS_URL"} {
 		env[k] = emu[k]
 	}
 	for k, v := range deployEnv {

@@ -146,7 +146,6 @@ func (s *Server) Env() []string {
 		"IBMCLOUD_IAM_URL=" + ep.IAM,
 		"IBMCLOUD_VPC_URL=" + ep.VPC,
 		"IBMCLOUD_RESOURCE_CONTROLLER_URL=" + ep.ResourceController,
-		"IBMCLOUD_TAGGING_URL=" + ep.Tagging,
 		"IBMCLOUD_KMS_URL=" + ep.KMS,
 	}
 }

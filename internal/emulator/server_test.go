@@ -73,7 +73,7 @@ func TestEndpointsAndEnv(t *testing.T) {
 	want := []string{
 		"IBMCLOUD_API_KEY=", "IBMCLOUD_ACCOUNT_ID=" + sampleAccount, "IBMCLOUD_IAM_URL=" + u,
 		"IBMCLOUD_VPC_URL=" + u + "/vpc/{region}/v1", "IBMCLOUD_RESOURCE_CONTROLLER_URL=" + u,
-		"IBMCLOUD_TAGGING_URL=" + u, "IBMCLOUD_KMS_URL=" + u,
+		"IBMCLOUD_KMS_URL=" + u,
 	}
 	env := srv.Env()
 	if len(env) != len(want) {
