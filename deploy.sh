@@ -836,12 +836,28 @@ print_permissions() {
 	else
 		say "  on is snapshots         Viewer (read snapshots and tags; no RESTORE_ALLOWED_ACCOUNTS: no restore grants)"
 	fi
+	# Backup for VPC's grants name every volume, instance, snapshot and consistency group (and
+	# share) of the account (ibm-cloud-docs/vpc backup_service_vpc_s2s_auth.md), so the identity
+	# holds their roles on the whole is service; Administrator also lists backup policies and
+	# removes the grants when the last backup policy goes.
+	local backup_roles=
+	if [[ ${BACKUP_AUTHORIZATIONS:-auto} != never ]]; then
+		backup_roles='Administrator,Operator,Editor'
+		[[ ${BACKUP_SHARES:-false} == true ]] && backup_roles+=',Share Snapshot Operator'
+		say "  on is (every resource)  Administrator, Operator, Editor (Backup for VPC's grants; list backup policies)"
+		if [[ ${BACKUP_SHARES:-false} == true ]]; then
+			say "                          Share Snapshot Operator (file share backups)"
+		fi
+	fi
 	say "  on resource groups      Viewer (find KMS instances)"
 	# The account comes from the IAM token's account.bss claim: no identity look-up, no role.
 	say "Granted by an account administrator with:"
 	say "  $(quote "${cmd[@]}" --roles "$kms_roles" --service-name kms)"
 	say "  $(quote "${cmd[@]}" --roles "$kms_roles" --service-name hs-crypto)"
 	say "  $(quote "${cmd[@]}" --roles "$is_roles" --service-name is --attributes 'snapshotId=*')"
+	if [[ -n $backup_roles ]]; then
+		say "  $(quote "${cmd[@]}" --roles "$backup_roles" --service-name is)"
+	fi
 	say "  $(quote "${cmd[@]}" --roles Viewer --resource-type resource-group)"
 	say ""
 	say "You, the deployer, need: Writer on the Code Engine project (Administrator to create it);"

@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,12 +19,12 @@ const (
 // prints into roles by service, role names without spaces as in the role CRNs
 // ("Authorization Delegator" is AuthorizationDelegator). attributes holds each command's
 // --attributes.
-func printedGrants(t *testing.T, out string) (roles map[string]map[string]bool, attributes map[string]string) {
+func printedGrants(t *testing.T, out string) (roles map[string]map[string]bool, attributes map[string][]string) {
 	t.Helper()
 	cmd := regexp.MustCompile(`^\s+ibmcloud iam (?:trusted-profile|service)-policy-create .* --roles ('[^']*'|\S+)(.*)$`)
 	service := regexp.MustCompile(`--service-name (\S+)`)
 	attrs := regexp.MustCompile(`--attributes ('[^']*'|\S+)`)
-	roles, attributes = map[string]map[string]bool{}, map[string]string{}
+	roles, attributes = map[string]map[string]bool{}, map[string][]string{}
 	for _, line := range strings.Split(out, "\n") {
 		m := cmd.FindStringSubmatch(line)
 		if m == nil {
@@ -39,9 +40,11 @@ func printedGrants(t *testing.T, out string) (roles map[string]map[string]bool, 
 		for _, r := range strings.Split(strings.Trim(m[1], "'"), ",") {
 			roles[s][strings.ReplaceAll(r, " ", "")] = true
 		}
+		a := ""
 		if am := attrs.FindStringSubmatch(m[2]); am != nil {
-			attributes[s] = strings.Trim(am[1], "'")
+			a = strings.Trim(am[1], "'")
 		}
+		attributes[s] = append(attributes[s], a)
 	}
 	return roles, attributes
 }
@@ -68,6 +71,7 @@ func grantedRoles(rules authz.Rules) map[string]map[string]bool {
 		UserTags: []string{rules.RestoreTagPrefix + ":" + restoreAccount},
 	})
 	all = append(all, got...)
+	all = append(all, rules.ForBackup(true)...)
 	out := map[string]map[string]bool{}
 	for _, a := range all {
 		s := a.Resource("serviceName")
@@ -96,6 +100,8 @@ func TestPermissionsCoverEveryGrant(t *testing.T) {
 		{name: "consumers and restores", env: map[string]string{
 			"KMS_CONSUMER_ACCOUNTS": consumerAccount, "RESTORE_ALLOWED_ACCOUNTS": restoreAccount,
 		}},
+		{name: "backups with file shares", env: map[string]string{"BACKUP_SHARES": "true"}},
+		{name: "no backups", env: map[string]string{"BACKUP_AUTHORIZATIONS": "never"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -114,6 +120,10 @@ func TestPermissionsCoverEveryGrant(t *testing.T) {
 			}
 			if v := c.env["RESTORE_ALLOWED_ACCOUNTS"]; v != "" {
 				rules.RestoreAllowedAccounts = []string{v}
+			}
+			rules.Backup, rules.BackupShares = authz.BackupAuto, c.env["BACKUP_SHARES"] == "true"
+			if c.env["BACKUP_AUTHORIZATIONS"] == "never" {
+				rules.Backup = authz.BackupNever
 			}
 			granted := grantedRoles(rules)
 			if len(granted["kms"]) == 0 || len(granted["hs-crypto"]) == 0 {
@@ -141,7 +151,7 @@ func TestPermissionsCoverEveryGrant(t *testing.T) {
 					}
 				}
 			}
-			if len(printed["is"]) == 0 || attributes["is"] != "snapshotId=*" {
+			if len(printed["is"]) == 0 || !slices.Contains(attributes["is"], "snapshotId=*") {
 				t.Errorf("no command for is snapshots (snapshotId=*): %v %v", printed["is"], attributes)
 			}
 			if !printed["resource-group"]["Viewer"] {
