@@ -55,7 +55,10 @@ func (t Target) Instance() KMSInstance {
 	return KMSInstance{CRN: t.CRN.Instance().String(), Service: t.CRN.Service, GUID: t.CRN.ServiceInstance}
 }
 
-// Target maps c to the object it names, or says why it names nothing this project grants on;
+// Target maps c to the object it names, or says why it names nothing this project grants on. The
+// CRN shapes are IBM's: a snapshot crn:v1:bluemix:public:is:<region>:a/<account>::snapshot:<id>
+// (ibm-cloud-docs/vpc, snapshots API), an instance …:<kms|hs-crypto>:<region>:a/<account>:<guid>::
+// and its key …:<guid>:key:<id> (ibm-cloud-docs/key-protect, key CRNs; facts file, section 3);
 // Account and Foreign are set either way.
 func (r Rules) Target(c crn.CRN) (Target, error) {
 	t := Target{CRN: c, Account: c.Account()}

@@ -18,7 +18,9 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
 
-// CloudEvent types with a meaning of their own.
+// CloudEvent types with a meaning of their own, as Code Engine's subscriptions send them
+// (ibm-cloud-docs/codeengine, "Working with the Periodic timer (cron) event producer" and "…Kafka
+// event producer"; facts file, section 4).
 const (
 	TypePing  = "dev.knative.sources.ping"             // Code Engine cron subscription: reconcile everything
 	TypeKafka = "dev.knative.kafka.event"              // Code Engine Kafka subscription: data is the Kafka message
