@@ -144,15 +144,9 @@ const (
 // snapshots, with the name and resource_group.id filters. The emulator's simplification:
 // backup policies carry no user tags of their own, so a tag filter matches none.
 func handleListBackupPolicies(s *Server, q *request) reply {
-	limit, ok := parseLimit(q.query("limit"), defaultBackupPolicyLimit, maxBackupPolicyLimit)
-	if !ok {
-		return vpcParamError("invalid_limit", "The `limit` query parameter must be an integer from 1 to 100.", "limit")
-	}
-	after := ""
-	if start := q.query("start"); start != "" {
-		if after, ok = decodeStart(start); !ok {
-			return vpcParamError("invalid_start", "The `start` query parameter is not a token returned by this API.", "start")
-		}
+	limit, after, bad := vpcPage(q, defaultBackupPolicyLimit, maxBackupPolicyLimit)
+	if bad != nil {
+		return *bad
 	}
 	name, tag, group := q.query("name"), q.query("tag"), q.query("resource_group.id")
 	var matching []*backupPolicyState

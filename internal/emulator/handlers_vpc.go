@@ -49,15 +49,9 @@ func snapshotNotFound(id string) reply {
 
 // handleListSnapshots is GET /v1/snapshots with the tag (one exact user tag) and name filters.
 func handleListSnapshots(s *Server, q *request) reply {
-	limit, ok := parseLimit(q.query("limit"), defaultSnapshotLimit, maxSnapshotLimit)
-	if !ok {
-		return vpcParamError("invalid_limit", "The `limit` query parameter must be an integer from 1 to 100.", "limit")
-	}
-	after := ""
-	if start := q.query("start"); start != "" {
-		if after, ok = decodeStart(start); !ok {
-			return vpcParamError("invalid_start", "The `start` query parameter is not a token returned by this API.", "start")
-		}
+	limit, after, bad := vpcPage(q, defaultSnapshotLimit, maxSnapshotLimit)
+	if bad != nil {
+		return *bad
 	}
 	tag, name := q.query("tag"), q.query("name")
 	// One pass over the id-sorted snapshots: total_count counts every match, the page takes
@@ -248,3 +242,20 @@ func resourceGroupRef(account, base string) map[string]string {
 }
 
 func resourceGroupID(account string) string { return shortHash("resource-group", account) }
+
+// vpcPage reads a VPC list's limit and start (the token of an earlier page's next.href); bad is
+// the VPC API's 400 when either is wrong.
+func vpcPage(q *request, defaultLimit, maxLimit int) (limit int, after string, bad *reply) {
+	limit, ok := parseLimit(q.query("limit"), defaultLimit, maxLimit)
+	if !ok {
+		r := vpcParamError("invalid_limit", "The `limit` query parameter must be an integer from 1 to 100.", "limit")
+		return 0, "", &r
+	}
+	if start := q.query("start"); start != "" {
+		if after, ok = decodeStart(start); !ok {
+			r := vpcParamError("invalid_start", "The `start` query parameter is not a token returned by this API.", "start")
+			return 0, "", &r
+		}
+	}
+	return limit, after, nil
+}
