@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"go.uber.org/zap"
@@ -23,38 +24,39 @@ import (
 // The three failures measured with two writers at once (the many-writers issue), each replayed
 // deterministically: a hook runs the other writer at the moment that broke it.
 
-// setTags sets snapshot id's tags in the running emulator, keeping its policies.
+// setTags sets snapshot id's tags in the running emulator in place, as a person in the console
+// would: a list or a policy read in flight at that moment is not disturbed.
 func setTags(t *testing.T, e *te.Env, id string, tags ...string) {
 	t.Helper()
-	w := e.Emulator.World()
-	for i := range w.Snapshots {
-		if w.Snapshots[i].ID == id {
-			w.Snapshots[i].UserTags = tags
-		}
-	}
-	if err := e.Emulator.Reset(w); err != nil {
+	if err := e.Emulator.SetUserTags(id, tags); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // listHook runs after the reconcile's snapshot listing, before it writes: the moment another
-// writer changed the world in the measured failures.
+// writer changed the world in the measured failures. The regions are listed at once, so the
+// hook waits for the last of them: after the first, the snapshot's own region may not have been
+// read yet, and its read would see the other writer's change.
 type listHook struct {
 	reconcile.Snapshots
-	after func()
-	once  sync.Once
+	after   func()
+	pending atomic.Int32 // regions not listed yet
 }
 
 func (h *listHook) List(ctx context.Context, region string, fn func([]authz.Snapshot) error) error {
 	err := h.Snapshots.List(ctx, region, fn)
-	h.once.Do(h.after)
+	if h.pending.Add(-1) == 0 {
+		h.after()
+	}
 	return err
 }
 
 // reconcilerWithHook is the runtime's full reconcile with hook run after its snapshot listing.
 func reconcilerWithHook(rt *wiring.Runtime, hook func()) *reconcile.Reconciler {
+	h := &listHook{Snapshots: rt.Cloud.Snapshots, after: hook}
+	h.pending.Store(int32(len(rt.Config.Regions)))
 	return reconcile.New(reconcile.Options{Rules: rt.Config.Rules(), Regions: rt.Config.Regions, Mode: rt.Config.SyncMode},
-		rt.Converger, &listHook{Snapshots: rt.Cloud.Snapshots, after: hook}, rt.Cloud.Instances, rt.Cloud.Keys, rt.Index)
+		rt.Converger, h, rt.Cloud.Instances, rt.Cloud.Keys, rt.Index)
 }
 
 func restoresOf(e *te.Env, snapshotID string) []string {
