@@ -142,7 +142,7 @@ func TestContainerAuthenticator(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, _, err := policies.ListPolicies(policies.NewListPoliciesOptions(sampleAccount))
-	if err != nil || len(list.Policies) != 1 {
+	if err != nil || len(list.Policies) != samplePolicies {
 		t.Errorf("list with a trusted profile: %v, %v", list, err)
 	}
 }

@@ -36,6 +36,15 @@ const (
 	vpcVersion         = "2026-08-18"
 )
 
+// The sample world's policies: one authorization policy made by hand, and the access policies
+// deploy.sh gives the function's service ID (one per target service), which IAM lists with
+// the others when no type is asked for.
+const (
+	sampleAuthorizations = 1
+	sampleAccess         = 3
+	samplePolicies       = sampleAuthorizations + sampleAccess
+)
+
 // start runs an emulator on loopback for the test.
 func start(t *testing.T, w *emulator.World) *emulator.Server {
 	t.Helper()

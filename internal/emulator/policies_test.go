@@ -90,7 +90,7 @@ func TestPolicyLifecycle(t *testing.T) {
 
 	// Deleted policies are listed only when asked for.
 	active, _, err := c.policies.ListPoliciesWithContext(ctx, c.policies.NewListPoliciesOptions(sampleAccount))
-	if err != nil || len(active.Policies) != 5 {
+	if err != nil || len(active.Policies) != samplePolicies+4 {
 		t.Errorf("active policies = %d, %v", len(active.Policies), err)
 	}
 	deleted, _, err := c.policies.ListPoliciesWithContext(ctx, c.policies.NewListPoliciesOptions(sampleAccount).SetState("deleted"))
@@ -226,9 +226,9 @@ func TestListPoliciesQuery(t *testing.T) {
 		{"limit zero", query(list, "account_id", sampleAccount, "limit", "0"), 400, "invalid_query_parameter", 0},
 		{"bad type", query(list, "account_id", sampleAccount, "type", "x"), 400, "invalid_query_parameter", 0},
 		{"bad start", query(list, "account_id", sampleAccount, "start", "!!"), 400, "invalid_query_parameter", 0},
-		{"authorization", query(list, "account_id", sampleAccount, "type", "authorization"), 200, "", 1},
-		{"access", query(list, "account_id", sampleAccount, "type", "access"), 200, "", 0},
-		{"limit 100", query(list, "account_id", sampleAccount, "limit", "100"), 200, "", 1},
+		{"authorization", query(list, "account_id", sampleAccount, "type", "authorization"), 200, "", sampleAuthorizations},
+		{"access", query(list, "account_id", sampleAccount, "type", "access"), 200, "", sampleAccess},
+		{"limit 100", query(list, "account_id", sampleAccount, "limit", "100"), 200, "", samplePolicies},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -493,9 +493,10 @@ func TestCreateRefusesRolesTheRoleListDoesNotOffer(t *testing.T) {
 
 func TestPolicyCap(t *testing.T) {
 	ctx := context.Background()
-	srv := start(t, sampleWorldWith(func(w *emulator.World) { w.PolicyCap = 3 }))
+	const limit = samplePolicies + 2
+	srv := start(t, sampleWorldWith(func(w *emulator.World) { w.PolicyCap = limit }))
 	c := newClients(t, srv)
-	// The sample's policy plus one v1 and one v2 create reach the cap of 3.
+	// The sample's policies (access ones count too) plus one v1 and one v2 create reach the cap.
 	if _, _, err := c.policies.CreatePolicyWithContext(ctx, authorizationOptions(c, otherAccount, instanceGUID(1))); err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +522,7 @@ func TestPolicyCap(t *testing.T) {
 			t.Fatalf("%s create past the cap: %v, %v", tc.name, resp, err)
 		}
 		msg, _ := path(resp.Result, "errors", 0, "message").(string)
-		if path(resp.Result, "errors", 0, "code") != "policy_limit_exceeded" || !strings.Contains(msg, "at most 3") ||
+		if path(resp.Result, "errors", 0, "code") != "policy_limit_exceeded" || !strings.Contains(msg, fmt.Sprintf("at most %d", limit)) ||
 			path(resp.Result, "status_code") != float64(400) {
 			t.Errorf("%s: body = %v", tc.name, resp.Result)
 		}

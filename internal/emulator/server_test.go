@@ -102,7 +102,7 @@ func TestNewServesThroughHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, _, err := policies.ListPolicies(policies.NewListPoliciesOptions(sampleAccount))
-	if err != nil || len(list.Policies) != 1 || !strings.HasPrefix(*list.Policies[0].Href, hs.URL+"/v1/policies/") {
+	if err != nil || len(list.Policies) != samplePolicies || !strings.HasPrefix(*list.Policies[0].Href, hs.URL+"/v1/policies/") {
 		t.Errorf("list = %+v, %v", list, err)
 	}
 	if srv.URL() != "" || srv.Close() != nil {
