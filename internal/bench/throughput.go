@@ -366,13 +366,14 @@ func MeasureThroughput(ctx context.Context, p throughputParams) ([]Measure, []st
 	if fnHop := Median(fast.fnHopRatios); fnHop < minHopRatio {
 		notes = append(notes, fmt.Sprintf("Function vs the floor behind the same bare HTTP hop: %.2f × in this run (CPU per event %.0f vs %.0f µs), "+
 			"short of %.1f ×. Both sides make the same calls per route, including the many-writers guarantee's policy GET per keep and "+
-			"read after each write, so that guarantee is not what is missed. A CPU profile of 4 passes of 2,000 events of each side (go test "+
-			"-cpuprofile over runFunction and runHop; taken apart from this run) splits the function's extra CPU (≈ 230 µs per event there: 886 vs 657 µs, profiling included) three ways. "+
-			"Its own work is ≈ 125 µs, spread thin: decoding the CloudEvent ≈ 30, the plan ≈ 35 (grant keys), the log line ≈ 22, the JSON "+
-			"answer ≈ 14, the covering keys, classifying the CRN and the duplicate memory the rest. The same SDK calls cost ≈ 60 µs more per event inside the "+
-			"function than in the floor (338 vs 279 µs: allocation and GC on a process that holds the policy index and the runtime; the "+
-			"SDK's retry wrapper the function enables for IAM's 429s is ≈ 5 µs of it). The rest is the CloudEvents HTTP binding and the "+
-			"GC's background marking. No single cut closes the gap, and each one of the larger ones (the log line, the answer, retries) "+
+			"read after each write, so that guarantee is not what is missed. A CPU profile of 4 passes of 2,000 events of each side "+
+			"(go test -cpuprofile over runFunction and runHop; taken apart from this run) splits the function's extra CPU (≈ 230 µs "+
+			"per event there: 886 vs 657 µs, profiling included) three ways. Its own work is ≈ 125 µs, spread thin: decoding the "+
+			"CloudEvent ≈ 30, the plan ≈ 35 (grant keys), the log line ≈ 22, the JSON answer ≈ 14, the covering keys, classifying "+
+			"the CRN and the duplicate memory the rest. The same SDK calls cost ≈ 60 µs more per event inside the function than in "+
+			"the floor (338 vs 279 µs: allocation and GC on a process that holds the policy index and the runtime; the SDK's retry "+
+			"wrapper the function enables for IAM's 429s is ≈ 5 µs of it). The rest is the CloudEvents HTTP binding and the GC's "+
+			"background marking. No single cut closes the gap, and each one of the larger ones (the log line, the answer, retries) "+
 			"is kept on purpose. With %s per call, as IBM Cloud takes, the gap is gone: %.2f × floor.",
 			fnHop, Median(fast.fnCPU), Median(fast.hopCPU), minHopRatio, ms(p.latency), slowRatio))
 	}
