@@ -125,8 +125,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	step("reconcile: %s and %s snapshots, %d runs each", count(p.reconcileSmall), count(p.reconcileBig), p.reconcileRuns)
 	r.Measures = append(r.Measures, MeasureReconcile(ctx, bin, p.reconcileSmall, p.reconcileBig, p.reconcileRuns)...)
 	l := p.latency
-	step("real latency (%s per call): cold first event at %s policies, cache refresh under load at %s, full reconcile of %s snapshots",
+	step("real latency (%s per call): readiness, cold first event at %s policies, cache refresh under load at %s, full reconcile of %s snapshots",
 		ms(realLatency), count(l.coldPolicies), count(l.refreshPolicies), count(l.readSnapshots))
+	r.Measures = append(r.Measures, MeasureReadiness(ctx))
 	r.Measures = append(r.Measures, MeasureColdEvent(ctx, l.coldPolicies)...)
 	r.Measures = append(r.Measures, MeasureRefreshUnderLoad(ctx, l.refreshPolicies, l.refreshEvents, l.refreshAfter))
 	r.Measures = append(r.Measures, MeasureReadPhase(ctx, bin, l.readSnapshots, l.readTagged))

@@ -27,6 +27,7 @@ const (
 	maxReadOverList   = 1.2
 	targetColdCalls   = "≤ 2 IBM calls, 0 writes"
 	targetColdTime    = "≤ 0.5 s"
+	targetReadiness   = "≤ 2 × one call: the role reads overlap"
 	targetRefreshTail = "p99 ≤ 5 × p50"
 	targetReadPhase   = "wall time ≤ 1.2 × the slowest single list"
 )
@@ -100,6 +101,36 @@ func convergedServer(ctx context.Context, spec worldSpec) (*emulator.Server, err
 func policyCount(srv *emulator.Server) int {
 	w := srv.World()
 	return len(w.Policies) + len(w.PoliciesV2)
+}
+
+// MeasureReadiness is what a process just scaled from zero does before /readyz answers 200 and
+// its first event is taken: take a token and read IAM's roles, one list per (target, source)
+// pair, with every IBM call taking realLatency.
+func MeasureReadiness(ctx context.Context) Measure {
+	name := "150 ms per call: start to ready after a scale from zero (token, IAM's role lists)"
+	how := fmt.Sprintf("the runtime serve builds (wiring.Build: the token, which the emulator never delays, and IAM's roles), then "+
+		"its readiness check as /readyz runs it, timed together, with the emulator delaying every IBM API call by %s; emulator "+
+		"Stats() delta", ms(realLatency))
+	srv, err := emulator.Start(emulator.SampleWorld(), "127.0.0.1:0")
+	if err != nil {
+		return failure(name, targetReadiness, how, err)
+	}
+	defer srv.Close()
+	srv.SetFaults(slowIBM)
+	start := time.Now()
+	rt, closeRT, err := newRuntime(ctx, srv, io.Discard)
+	if err == nil {
+		defer closeRT()
+		err = rt.Cloud.Ready(ctx)
+	}
+	took := time.Since(start)
+	srv.SetFaults(emulator.Faults{})
+	if err != nil {
+		return failure(name, targetReadiness, how, err)
+	}
+	c := callsOf(srv.Stats())
+	return Measure{Name: name, Target: targetReadiness, How: how, Pass: took <= 2*realLatency,
+		Figure: fmt.Sprintf("%s for %s (%s were they made one after another)", ms(took), c, ms(time.Duration(c.Total)*realLatency))}
 }
 
 // MeasureColdEvent is the first event of a process just scaled from zero, on a converged

@@ -57,22 +57,44 @@ func (r *Roles) Ready(ctx context.Context) error {
 	return r.Load(ctx)
 }
 
-// Load reads the roles from IAM now, one call per target and source service.
+// Load reads the roles from IAM now, one call per target and source service. The calls are
+// independent and made at once: they stand between a process's start and its readiness, which
+// is what a scale-from-zero event waits for.
 func (r *Roles) Load(ctx context.Context) error {
-	crns := map[string]string{}
-	var missing []string
-	offeredBy := map[string][]string{}
-	for _, pair := range pairs(r.needs) {
-		target, source := pair.Service, pair.Source
-		got, _, err := r.service.ListRolesWithContext(ctx, &iampolicymanagementv1.ListRolesOptions{
-			ServiceName: core.StringPtr(target), SourceServiceName: core.StringPtr(source), PolicyType: core.StringPtr(authz.PolicyType),
-		})
+	ps := pairs(r.needs)
+	lists := make([]*iampolicymanagementv1.RoleCollection, len(ps))
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i, pair := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, _, err := r.service.ListRolesWithContext(ctx, &iampolicymanagementv1.ListRolesOptions{
+				ServiceName: core.StringPtr(pair.Service), SourceServiceName: core.StringPtr(pair.Source), PolicyType: core.StringPtr(authz.PolicyType),
+			})
+			if err != nil {
+				err = wrap(fmt.Sprintf("list the roles IAM offers on %s to %s", pair.Service, pair.Source), responseOf(err), err)
+			}
+			lists[i], errs[i] = got, err
+		}()
+	}
+	wg.Wait()
+	// The first failure in the pairs' order, so that the answer does not depend on timing.
+	for _, err := range errs {
 		if err != nil {
-			err = wrap(fmt.Sprintf("list the roles IAM offers on %s to %s", target, source), responseOf(err), err)
 			r.set(nil, err)
 			return err
 		}
-		for _, role := range append(slices.Clone(got.ServiceRoles), got.SystemRoles...) {
+	}
+	crns := map[string]string{}
+	var missing []string
+	offeredBy := map[string][]string{}
+	for i, pair := range ps {
+		target, source := pair.Service, pair.Source
+		if lists[i] == nil {
+			continue // an answer without a body offers nothing: each need is reported missing below
+		}
+		for _, role := range append(slices.Clone(lists[i].ServiceRoles), lists[i].SystemRoles...) {
 			c := deref(role.CRN)
 			name := c[strings.LastIndex(c, ":")+1:]
 			if c == "" {
