@@ -294,39 +294,13 @@ func (x explainer) restore(ctx context.Context, snapshot, to, region string) (*e
 	} else {
 		e.note("no grant should exist by this project's rules")
 	}
-	policies, err := x.s.Cloud.Policies.List(ctx)
+	e.OtherSide = []string{restoreRoleNote}
+	err := x.judge(ctx, e, func(p authz.Policy) bool { return p.Resource("snapshotId") == snap.ID && p.Subject("accountId") == to },
+		func(p authz.Policy) bool { return len(would) == 1 && slices.Contains(would[0].CoveringKeys(), p.Key()) },
+		"no longer wanted: the next event or reconcile deletes it (unless SYNC_MODE=upsert-only)",
+		"yes, as far as this account goes: IAM holds a policy that gives the restore", "gives the restore")
 	if err != nil {
 		return nil, err
-	}
-	covered := false
-	for _, p := range policies {
-		if !blockStorageSubject(p) || p.Resource("snapshotId") != snap.ID || p.Subject("accountId") != to {
-			continue
-		}
-		ep := explainedPolicy{ID: p.ID, Ownership: ownership(p), Roles: p.Roles}
-		ep.Covers = len(would) == 1 && slices.Contains(would[0].CoveringKeys(), p.Key())
-		if _, ours := p.Owner(); ours && want == nil {
-			ep.Note = "no longer wanted: the next event or reconcile deletes it (unless SYNC_MODE=upsert-only)"
-		}
-		covered = covered || ep.Covers
-		e.Policies = append(e.Policies, ep)
-	}
-	if len(e.Policies) == 0 {
-		msg := "IAM has no policy for it"
-		if want != nil {
-			msg += ": the next event or reconcile creates it (reconcile --dry-run shows it)"
-		}
-		e.fact(false, "%s", msg)
-	}
-	e.OtherSide = []string{restoreRoleNote}
-	e.Possible = covered
-	switch {
-	case covered:
-		e.Verdict = "yes, as far as this account goes: IAM holds a policy that gives the restore"
-	case want != nil:
-		e.Verdict = "not yet: the grant is wanted and missing"
-	default:
-		e.Verdict = "no: no policy gives the restore, and the rules ask for none"
 	}
 	return e, nil
 }
@@ -443,20 +417,41 @@ func (x explainer) encryption(ctx context.Context, object, account string) (*exp
 			}
 		}
 	}
-	policies, err := x.s.Cloud.Policies.List(ctx)
+	if !own {
+		e.OtherSide = []string{"nothing in IAM: the authorization lives in the key's account, this one (facts §1); it creates its volumes naming the key's CRN"}
+	}
+	// A key-scope policy names its key: only this key's counts.
+	match := func(p authz.Policy) bool {
+		k := p.Resource("resource")
+		return p.Resource("serviceInstance") == inst.GUID && p.Subject("accountId") == account && (k == "" || k == keyID)
+	}
+	err = x.judge(ctx, e, match, func(p authz.Policy) bool { return slices.Contains(covering, p.Key()) }, "",
+		"yes: IAM holds a policy that lets Block Storage read the key", "lets Block Storage read the key")
 	if err != nil {
 		return nil, err
 	}
-	covered := false
+	return e, nil
+}
+
+// judge reads IAM's policies with Block Storage as subject that match the question, records
+// each with whether it covers the operation (and unwanted as its note when it is managed and
+// the rules ask for no grant), and concludes: possible when one covers it; else not yet when
+// the rules ask for a grant (e.Grant), else no. yes is the verdict when possible; gives says
+// what a policy would have to do.
+func (x explainer) judge(ctx context.Context, e *explanation, match, covers func(authz.Policy) bool, unwanted, yes, gives string) error {
+	policies, err := x.s.Cloud.Policies.List(ctx)
+	if err != nil {
+		return err
+	}
 	for _, p := range policies {
-		if !blockStorageSubject(p) || p.Resource("serviceInstance") != inst.GUID || p.Subject("accountId") != account {
+		if !blockStorageSubject(p) || !match(p) {
 			continue
 		}
-		if k := p.Resource("resource"); k != "" && k != keyID {
-			continue
+		ep := explainedPolicy{ID: p.ID, Ownership: ownership(p), Roles: p.Roles, Covers: covers(p)}
+		if _, ours := p.Owner(); ours && e.Grant == nil {
+			ep.Note = unwanted
 		}
-		ep := explainedPolicy{ID: p.ID, Ownership: ownership(p), Roles: p.Roles, Covers: slices.Contains(covering, p.Key())}
-		covered = covered || ep.Covers
+		e.Possible = e.Possible || ep.Covers
 		e.Policies = append(e.Policies, ep)
 	}
 	if len(e.Policies) == 0 {
@@ -466,17 +461,13 @@ func (x explainer) encryption(ctx context.Context, object, account string) (*exp
 		}
 		e.fact(false, "%s", msg)
 	}
-	if !own {
-		e.OtherSide = []string{"nothing in IAM: the authorization lives in the key's account, this one (facts §1); it creates its volumes naming the key's CRN"}
-	}
-	e.Possible = covered
 	switch {
-	case covered:
-		e.Verdict = "yes: IAM holds a policy that lets Block Storage read the key"
+	case e.Possible:
+		e.Verdict = yes
 	case e.Grant != nil:
 		e.Verdict = "not yet: the grant is wanted and missing"
 	default:
-		e.Verdict = "no: no policy lets Block Storage read the key, and the rules ask for none"
+		e.Verdict = "no: no policy " + gives + ", and the rules ask for none"
 	}
-	return e, nil
+	return nil
 }
