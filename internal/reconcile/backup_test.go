@@ -17,19 +17,7 @@ import (
 // backupGrants are the account's Backup for VPC grants as a user reads them: kind (or
 // unmanaged), then the grant.
 func backupGrants(e *te.Env) []string {
-	var out []string
-	for _, p := range e.Policies() {
-		if !authz.IsBackupSubject(p.Grant) {
-			continue
-		}
-		label := "unmanaged"
-		if o, ok := p.Owner(); ok {
-			label = string(o.Kind)
-		}
-		out = append(out, label+" "+p.Grant.String())
-	}
-	sort.Strings(out)
-	return out
+	return e.GrantsWhere(func(p authz.Policy) bool { return authz.IsBackupSubject(p.Grant) })
 }
 
 func backupLine(label, attr, roles string) string {

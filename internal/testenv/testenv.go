@@ -193,9 +193,14 @@ func ParsePolicyV2(raw []byte) (authz.Policy, error) {
 // Grants summarises the policies whose subject is Block Storage, one line each, sorted:
 // "<kind or unmanaged> <grant>". Tests compare these with what a user would expect to see.
 func (e *Env) Grants() []string {
+	return e.GrantsWhere(func(p authz.Policy) bool { return p.Subject("serviceName") == authz.SourceService })
+}
+
+// GrantsWhere is Grants for the policies keep accepts.
+func (e *Env) GrantsWhere(keep func(authz.Policy) bool) []string {
 	var out []string
 	for _, p := range e.Policies() {
-		if p.Subject("serviceName") != authz.SourceService {
+		if !keep(p) {
 			continue
 		}
 		label := "unmanaged"
