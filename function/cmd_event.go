@@ -179,27 +179,28 @@ func activityEvent(sp eventSpec, object, action string) map[string]any {
 		"correlationId": sp.id,
 	}
 	vpc := func(resourceType, id string) string {
-		return fmt.Sprintf("crn:v1:bluemix:public:is:%s:a/%s::%s:%s", sp.region, sp.account, resourceType, id)
+		return crn.Public("is", sp.region, sp.account, "", resourceType, id).String()
 	}
+	vpcLogSource := crn.Public("is", sp.region, sp.account, "", "", "").String()
 	switch object {
 	case "snapshot":
 		ev["target"] = map[string]any{"id": vpc("snapshot", sp.snapshot), "name": sp.snapshot, "typeURI": "is/snapshot"}
 		ev["message"] = "Virtual Private Cloud: " + action + " " + sp.snapshot
-		ev["logSourceCRN"] = fmt.Sprintf("crn:v1:bluemix:public:is:%s:a/%s:::", sp.region, sp.account)
+		ev["logSourceCRN"] = vpcLogSource
 		if strings.HasPrefix(sp.kind, "tag-") {
 			// Tag events are account-management events, emitted in the global location only.
-			ev["logSourceCRN"] = "crn:v1:bluemix:public:globalcatalog-collection:global:a/" + sp.account + ":::"
+			ev["logSourceCRN"] = crn.Public("globalcatalog-collection", "global", sp.account, "", "", "").String()
 			if sp.tag != "" {
 				ev["requestData"] = map[string]any{"tag_names": []string{sp.tag}}
 			}
 		}
 	case "key":
 		ev["target"] = map[string]any{
-			"id":   fmt.Sprintf("crn:v1:bluemix:public:%s:%s:a/%s:%s:key:%s", sp.service, sp.region, sp.account, sp.instance, sp.key),
+			"id":   crn.Public(sp.service, sp.region, sp.account, sp.instance, "key", sp.key).String(),
 			"name": sp.key, "typeURI": sp.service + "/secrets",
 		}
 		ev["message"] = "Key Protect: " + action + " " + sp.key
-		ev["logSourceCRN"] = fmt.Sprintf("crn:v1:bluemix:public:%s:%s:a/%s:%s::", sp.service, sp.region, sp.account, sp.instance)
+		ev["logSourceCRN"] = crn.Public(sp.service, sp.region, sp.account, sp.instance, "", "").String()
 		request := map[string]any{"requestURI": "/api/v2/keys", "instanceID": sp.instance}
 		// Only create carries keyType and keyId; delete carries the key's state (facts file,
 		// section 4).
@@ -214,7 +215,7 @@ func activityEvent(sp eventSpec, object, action string) map[string]any {
 	case "backup-policy":
 		ev["target"] = map[string]any{"id": vpc("backup-policy", sp.policy), "name": sp.policy, "typeURI": "is/backup-policy"}
 		ev["message"] = "Virtual Private Cloud: " + action + " " + sp.policy
-		ev["logSourceCRN"] = fmt.Sprintf("crn:v1:bluemix:public:is:%s:a/%s:::", sp.region, sp.account)
+		ev["logSourceCRN"] = vpcLogSource
 		ev["reason"] = map[string]any{"reasonCode": 201, "reasonType": "Created"}
 	}
 	return ev

@@ -78,6 +78,14 @@ func Parse(s string) (CRN, error) {
 	return c, nil
 }
 
+// Public is the CRN of a resource of account in IBM's public cloud (IBM's "Cloud Resource
+// Names": cname bluemix, ctype public, scope a/<account>); empty parts stay empty, as in the
+// CRN of an instance (no resource type or resource) or of a service's log source (no instance).
+func Public(service, location, account, instance, resourceType, resource string) CRN {
+	return CRN{CName: "bluemix", CType: "public", Service: service, Location: location, Scope: "a/" + account,
+		ServiceInstance: instance, ResourceType: resourceType, Resource: resource}
+}
+
 // Account is the account ID in the CRN's scope, or "" when the CRN has no account scope.
 func (c CRN) Account() string {
 	return strings.TrimPrefix(c.Scope, "a/")

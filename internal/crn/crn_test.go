@@ -93,3 +93,28 @@ func TestIsAccountID(t *testing.T) {
 		}
 	}
 }
+
+func TestPublic(t *testing.T) {
+	const account = "4b9f2c1d8e7a6b5c4d3e2f1a0b9c8d7e"
+	tests := []struct {
+		name string
+		got  CRN
+		want string
+	}{
+		{"snapshot", Public("is", "us-south", account, "", "snapshot", "r006-1"), "crn:v1:bluemix:public:is:us-south:a/" + account + "::snapshot:r006-1"},
+		{"KMS instance", Public("kms", "us-south", account, "guid-1", "", ""), "crn:v1:bluemix:public:kms:us-south:a/" + account + ":guid-1::"},
+		{"key", Public("hs-crypto", "eu-de", account, "guid-1", "key", "k-1"), "crn:v1:bluemix:public:hs-crypto:eu-de:a/" + account + ":guid-1:key:k-1"},
+		{"log source", Public("is", "us-south", account, "", "", ""), "crn:v1:bluemix:public:is:us-south:a/" + account + ":::"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if s := tc.got.String(); s != tc.want {
+				t.Fatalf("String() = %q, want %q", s, tc.want)
+			}
+			back, err := Parse(tc.want)
+			if err != nil || back != tc.got {
+				t.Errorf("Parse(%q) = %+v, %v; want %+v", tc.want, back, err, tc.got)
+			}
+		})
+	}
+}
