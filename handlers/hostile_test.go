@@ -106,16 +106,9 @@ func TestHostileInput(t *testing.T) {
 			if strings.HasPrefix(tt.name, "PUT") {
 				method = http.MethodPut
 			}
-			req, _ := http.NewRequest(method, srv.URL, bytes.NewReader(tt.body))
-			req.Header = tt.header
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var answer handlers.Response
-			_ = jsonDecode(resp, &answer)
-			if resp.StatusCode != tt.wantStatus {
-				t.Fatalf("status %d, want %d: %+v", resp.StatusCode, tt.wantStatus, answer)
+			status, answer := te.Send(t, method, srv.URL, tt.header, tt.body)
+			if status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %+v", status, tt.wantStatus, answer)
 			}
 			text := answer.Error
 			for _, r := range answer.Results {

@@ -105,16 +105,9 @@ func TestIBMDeliveries(t *testing.T) {
 			if method == "" {
 				method = http.MethodPost
 			}
-			req, _ := http.NewRequest(method, srv.URL, strings.NewReader(string(tt.body)))
-			req.Header = tt.header
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var answer handlers.Response
-			_ = jsonDecode(resp, &answer)
-			if resp.StatusCode != tt.wantStatus || len(answer.Results) != 1 || answer.Results[0].Outcome != tt.wantOutcome {
-				t.Fatalf("answer %d %+v, want %d %s", resp.StatusCode, answer, tt.wantStatus, tt.wantOutcome)
+			status, answer := te.Send(t, method, srv.URL, tt.header, tt.body)
+			if status != tt.wantStatus || len(answer.Results) != 1 || answer.Results[0].Outcome != tt.wantOutcome {
+				t.Fatalf("answer %d %+v, want %d %s", status, answer, tt.wantStatus, tt.wantOutcome)
 			}
 			if !strings.Contains(answer.Results[0].Reason, tt.wantReason) {
 				t.Errorf("reason %q, want %q", answer.Results[0].Reason, tt.wantReason)

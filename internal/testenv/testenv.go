@@ -272,14 +272,21 @@ func (b *Buffer) Lines() []map[string]any {
 // Post sends body to url with the given headers and returns the status and decoded answer.
 func Post(t testing.TB, url string, header http.Header, body []byte) (int, handlers.Response) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	return Send(t, http.MethodPost, url, header, body)
+}
+
+// Send is Post with another method, as a misconfigured sender (or Event Notifications' GET
+// check) would use.
+func Send(t testing.TB, method, url string, header http.Header, body []byte) (int, handlers.Response) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header = header
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	var out handlers.Response
