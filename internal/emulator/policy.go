@@ -92,21 +92,31 @@ type (
 		Operator string `json:"operator,omitempty"`
 	}
 	policyJSON struct {
-		ID               string           `json:"id"`
-		Type             string           `json:"type"`
-		Description      string           `json:"description,omitempty"`
-		Subjects         []policySubject  `json:"subjects"`
-		Roles            []policyRole     `json:"roles"`
-		Resources        []policyResource `json:"resources"`
-		Href             string           `json:"href"`
-		CreatedAt        string           `json:"created_at"`
-		CreatedByID      string           `json:"created_by_id"`
-		LastModifiedAt   string           `json:"last_modified_at"`
-		LastModifiedByID string           `json:"last_modified_by_id"`
-		State            string           `json:"state"`
-		Template         json.RawMessage  `json:"template,omitempty"`
+		ID          string           `json:"id"`
+		Type        string           `json:"type"`
+		Description string           `json:"description,omitempty"`
+		Subjects    []policySubject  `json:"subjects"`
+		Roles       []policyRole     `json:"roles"`
+		Resources   []policyResource `json:"resources"`
+		Href        string           `json:"href"`
+		policyMeta
+	}
+	// policyMeta are the fields IAM renders alike in v1 and v2 policies.
+	policyMeta struct {
+		CreatedAt        string          `json:"created_at"`
+		CreatedByID      string          `json:"created_by_id"`
+		LastModifiedAt   string          `json:"last_modified_at"`
+		LastModifiedByID string          `json:"last_modified_by_id"`
+		State            string          `json:"state"`
+		Template         json.RawMessage `json:"template,omitempty"`
 	}
 )
+
+// meta is p's policyMeta, its times in IAM's format.
+func (p *policy) meta() policyMeta {
+	return policyMeta{CreatedAt: iamTime(p.CreatedAt), CreatedByID: p.CreatedByID, LastModifiedAt: iamTime(p.LastModifiedAt),
+		LastModifiedByID: p.LastModifiedByID, State: p.State, Template: p.Template}
+}
 
 // The v1 placeholder of a v2-made policy (facts file, section 2, from IAM's "Policy
 // version 2" documentation in ibm-cloud-docs/account).
@@ -121,13 +131,8 @@ const (
 func (p *policy) wireV1(base string) policyJSON {
 	out := policyJSON{
 		ID: p.ID, Type: p.Type, Description: p.Description,
-		Href:             base + "/v1/policies/" + p.ID,
-		CreatedAt:        iamTime(p.CreatedAt),
-		CreatedByID:      p.CreatedByID,
-		LastModifiedAt:   iamTime(p.LastModifiedAt),
-		LastModifiedByID: p.LastModifiedByID,
-		State:            p.State,
-		Template:         p.Template,
+		Href:       base + "/v1/policies/" + p.ID,
+		policyMeta: p.meta(),
 	}
 	if p.version == 2 {
 		out.Description = placeholderDescription

@@ -30,21 +30,16 @@ type (
 		} `json:"grant"`
 	}
 	policyV2JSON struct {
-		ID               string          `json:"id"`
-		Type             string          `json:"type"`
-		Description      string          `json:"description,omitempty"`
-		Subject          v2Subject       `json:"subject"`
-		Resource         v2Resource      `json:"resource"`
-		Pattern          string          `json:"pattern,omitempty"`
-		Rule             json.RawMessage `json:"rule,omitempty"`
-		Href             string          `json:"href"`
-		Control          v2Control       `json:"control"`
-		CreatedAt        string          `json:"created_at"`
-		CreatedByID      string          `json:"created_by_id"`
-		LastModifiedAt   string          `json:"last_modified_at"`
-		LastModifiedByID string          `json:"last_modified_by_id"`
-		State            string          `json:"state"`
-		Template         json.RawMessage `json:"template,omitempty"`
+		ID          string          `json:"id"`
+		Type        string          `json:"type"`
+		Description string          `json:"description,omitempty"`
+		Subject     v2Subject       `json:"subject"`
+		Resource    v2Resource      `json:"resource"`
+		Pattern     string          `json:"pattern,omitempty"`
+		Rule        json.RawMessage `json:"rule,omitempty"`
+		Href        string          `json:"href"`
+		Control     v2Control       `json:"control"`
+		policyMeta
 	}
 )
 
@@ -53,17 +48,12 @@ type (
 func (p *policy) wireV2(base string) policyV2JSON {
 	out := policyV2JSON{
 		ID: p.ID, Type: p.Type, Description: p.Description,
-		Subject:          v2Subject{Attributes: v2Attributes(p.Subject)},
-		Resource:         v2Resource{Attributes: v2Attributes(p.Resource)},
-		Pattern:          p.Pattern,
-		Rule:             p.Rule,
-		Href:             base + "/v2/policies/" + p.ID,
-		CreatedAt:        iamTime(p.CreatedAt),
-		CreatedByID:      p.CreatedByID,
-		LastModifiedAt:   iamTime(p.LastModifiedAt),
-		LastModifiedByID: p.LastModifiedByID,
-		State:            p.State,
-		Template:         p.Template,
+		Subject:    v2Subject{Attributes: v2Attributes(p.Subject)},
+		Resource:   v2Resource{Attributes: v2Attributes(p.Resource)},
+		Pattern:    p.Pattern,
+		Rule:       p.Rule,
+		Href:       base + "/v2/policies/" + p.ID,
+		policyMeta: p.meta(),
 	}
 	if len(p.Tags) > 0 {
 		out.Resource.Tags = v2Attributes(p.Tags)
